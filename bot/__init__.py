@@ -1,0 +1,1 @@
+"""Configuration, command line, wiring and channels."""

@@ -1,0 +1,1 @@
+"""Channels turn platform updates into InboundEvents and Replies into platform messages."""

@@ -1,0 +1,493 @@
+/* Tip-line web chat: plain JavaScript, no dependencies.
+ *
+ * Talks to the same-origin server:
+ *   POST api/event   JSON: {text} | {button} | {location} | {resume: true}
+ *   POST api/upload  multipart/form-data with one "file" field
+ * Both answer {replies, notice, language, strings}. The server keeps the anonymous
+ * session in an HttpOnly cookie; this script never reads or writes cookies.
+ * All server text is rendered with textContent, never as HTML.
+ */
+(function () {
+  "use strict";
+
+  var EVENT_URL = "api/event";
+  var UPLOAD_URL = "api/upload";
+  var EVENT_TIMEOUT_MS = 60000;
+  var UPLOAD_TIMEOUT_MS = 10 * 60000;
+
+  var FALLBACK = {
+    error: "Lỗi kết nối / Connection problem",
+    tooBig: "Tệp quá lớn. / The file is too large.",
+    geoError:
+      "Không lấy được vị trí — hãy nhập địa chỉ. / Couldn't get your location — please type the address.",
+    retry: "Thử lại / Retry",
+  };
+
+  var messages = document.getElementById("messages");
+  var composer = document.getElementById("composer");
+  var textArea = document.getElementById("text");
+  var sendButton = document.getElementById("send");
+  var attachButton = document.getElementById("attach");
+  var fileInput = document.getElementById("file");
+  var titleEl = document.getElementById("title");
+  var noticeEl = document.getElementById("notice");
+  var textLabel = document.getElementById("text-label");
+
+  var strings = {};
+  var busy = false;
+  // Buttons of the latest bot answer: the only ones that may be pressed.
+  var liveButtons = [];
+  var typingEl = null;
+
+  // ---------- rendering ----------
+
+  function scrollToEnd() {
+    var last = messages.lastElementChild;
+    if (last && last.scrollIntoView) {
+      last.scrollIntoView({ block: "end", inline: "nearest" });
+    }
+    messages.scrollTop = messages.scrollHeight;
+  }
+
+  function append(node) {
+    if (typingEl && typingEl.parentNode === messages) {
+      messages.insertBefore(node, typingEl);
+    } else {
+      messages.appendChild(node);
+    }
+    scrollToEnd();
+    return node;
+  }
+
+  function bubble(kind, text) {
+    var el = document.createElement("div");
+    el.className = "msg " + kind;
+    el.textContent = text == null ? "" : String(text);
+    return el;
+  }
+
+  function addUser(text) {
+    return append(bubble("user", text));
+  }
+
+  function addSystem(text, retry) {
+    var el = bubble("system", text);
+    if (retry) {
+      var btn = document.createElement("button");
+      btn.type = "button";
+      btn.className = "retry";
+      btn.textContent = FALLBACK.retry;
+      btn.addEventListener("click", function () {
+        if (busy) return;
+        btn.disabled = true;
+        retry();
+      });
+      el.appendChild(document.createTextNode(" "));
+      el.appendChild(btn);
+    }
+    return append(el);
+  }
+
+  function removeNode(node) {
+    if (node && node.parentNode) node.parentNode.removeChild(node);
+  }
+
+  function setLiveButtonsEnabled(enabled) {
+    liveButtons.forEach(function (btn) {
+      btn.disabled = !enabled;
+    });
+  }
+
+  function retireAllChoiceButtons() {
+    var all = messages.querySelectorAll(".choices button");
+    for (var i = 0; i < all.length; i++) {
+      all[i].disabled = true;
+    }
+  }
+
+  function makeChoiceButton(label, onPress) {
+    var btn = document.createElement("button");
+    btn.type = "button";
+    btn.className = "choice";
+    btn.textContent = label;
+    btn.addEventListener("click", function () {
+      if (busy || btn.disabled) return;
+      onPress(btn);
+    });
+    return btn;
+  }
+
+  function renderReply(reply, newButtons) {
+    var turn = document.createElement("div");
+    turn.className = "turn";
+    turn.appendChild(bubble("bot", reply && reply.text));
+
+    var rows = (reply && Array.isArray(reply.buttons) && reply.buttons) || [];
+    var choices = null;
+    function ensureChoices() {
+      if (!choices) {
+        choices = document.createElement("div");
+        choices.className = "choices";
+        turn.appendChild(choices);
+      }
+      return choices;
+    }
+    rows.forEach(function (row) {
+      if (!Array.isArray(row) || !row.length) return;
+      var rowEl = document.createElement("div");
+      rowEl.className = "row";
+      row.forEach(function (button) {
+        if (!button || typeof button.token !== "string") return;
+        var label = String(button.label == null ? "" : button.label);
+        var btn = makeChoiceButton(label, function (el) {
+          pressButton(el, label, button.token);
+        });
+        rowEl.appendChild(btn);
+        newButtons.push(btn);
+      });
+      if (rowEl.childNodes.length) ensureChoices().appendChild(rowEl);
+    });
+
+    if (reply && reply.request_location) {
+      var locLabel = String(reply.request_location);
+      var locRow = document.createElement("div");
+      locRow.className = "row";
+      var locBtn = makeChoiceButton(locLabel, function (el) {
+        shareLocation(el, locLabel);
+      });
+      locBtn.classList.add("location");
+      locRow.appendChild(locBtn);
+      ensureChoices().appendChild(locRow);
+      newButtons.push(locBtn);
+    }
+    append(turn);
+  }
+
+  function applyStrings(data) {
+    if (data && typeof data.language === "string" && data.language) {
+      document.documentElement.lang = data.language;
+    }
+    var s = data && data.strings;
+    if (!s || typeof s !== "object") return;
+    strings = s;
+    if (s.title) {
+      document.title = s.title;
+      titleEl.textContent = s.title;
+    }
+    if (s.notice) noticeEl.textContent = s.notice;
+    if (s.placeholder) {
+      textArea.placeholder = s.placeholder;
+      textLabel.textContent = s.placeholder;
+    }
+    if (s.send) sendButton.textContent = s.send;
+    if (s.attach) {
+      attachButton.setAttribute("aria-label", s.attach);
+      attachButton.title = s.attach;
+    }
+  }
+
+  /* Render a server answer. Returns true when it carried new buttons. */
+  function render(data) {
+    applyStrings(data);
+    var replies = (data && Array.isArray(data.replies) && data.replies) || [];
+    var newButtons = [];
+    if (data && data.notice) addSystem(data.notice);
+    if (replies.length) {
+      // Render first, then retire: the new buttons become the only live ones.
+      var before = messages.querySelectorAll(".choices button");
+      replies.forEach(function (reply) {
+        renderReply(reply, newButtons);
+      });
+      if (newButtons.length) {
+        for (var i = 0; i < before.length; i++) before[i].disabled = true;
+        liveButtons = newButtons;
+      } else {
+        newButtons.forEach(function (b) {
+          b.disabled = true;
+        });
+      }
+    }
+    return newButtons.length > 0;
+  }
+
+  // ---------- busy state ----------
+
+  function setBusy(value) {
+    busy = value;
+    textArea.disabled = value;
+    sendButton.disabled = value;
+    attachButton.disabled = value;
+    fileInput.disabled = value;
+    composer.setAttribute("aria-busy", value ? "true" : "false");
+    if (value) {
+      if (!typingEl) {
+        typingEl = document.createElement("div");
+        typingEl.className = "typing";
+        typingEl.setAttribute("aria-hidden", "true");
+        typingEl.appendChild(document.createElement("span"));
+        typingEl.appendChild(document.createElement("span"));
+        typingEl.appendChild(document.createElement("span"));
+        messages.appendChild(typingEl);
+        scrollToEnd();
+      }
+    } else {
+      removeNode(typingEl);
+      typingEl = null;
+    }
+  }
+
+  // ---------- network ----------
+
+  function errorText() {
+    return (strings && strings.error) || FALLBACK.error;
+  }
+
+  /* POST and classify the answer:
+   *   {kind: "ok", data}        200
+   *   {kind: "refused", data}   413 / 429 with the usual JSON body
+   *   {kind: "error", status}   anything else, or no answer at all */
+  function post(url, body, isJson, timeoutMs) {
+    var controller = typeof AbortController === "function" ? new AbortController() : null;
+    var timer = controller
+      ? setTimeout(function () {
+          controller.abort();
+        }, timeoutMs)
+      : null;
+    var init = {
+      method: "POST",
+      credentials: "same-origin",
+      cache: "no-store",
+      headers: { Accept: "application/json" },
+      body: body,
+    };
+    if (isJson) init.headers["Content-Type"] = "application/json";
+    if (controller) init.signal = controller.signal;
+
+    return fetch(url, init)
+      .then(function (response) {
+        var status = response.status;
+        return response
+          .json()
+          .catch(function () {
+            return null;
+          })
+          .then(function (data) {
+            var shaped = data && typeof data === "object" && Array.isArray(data.replies);
+            if (status >= 200 && status < 300 && shaped) return { kind: "ok", data: data };
+            if ((status === 413 || status === 429) && shaped) {
+              return { kind: "refused", status: status, data: data };
+            }
+            return { kind: "error", status: status, data: shaped ? data : null };
+          });
+      })
+      .catch(function () {
+        return { kind: "error", status: 0, data: null };
+      })
+      .then(function (result) {
+        if (timer) clearTimeout(timer);
+        return result;
+      });
+  }
+
+  function postEvent(payload) {
+    return post(EVENT_URL, JSON.stringify(payload), true, EVENT_TIMEOUT_MS);
+  }
+
+  /* Run one request with the composer locked; then render or report the failure.
+   * onDone(result) runs after rendering. */
+  function run(request, onDone, retry) {
+    setBusy(true);
+    setLiveButtonsEnabled(false);
+    return request()
+      .then(function (result) {
+        setBusy(false);
+        var hadButtons = false;
+        if (result.kind === "error") {
+          if (result.data) applyStrings(result.data);
+          if (result.status === 413) {
+            addSystem(FALLBACK.tooBig);
+          } else {
+            addSystem(errorText(), retry);
+          }
+        } else {
+          hadButtons = render(result.data);
+        }
+        // A refused or failed request changes nothing: the old buttons stay usable.
+        if (!hadButtons) setLiveButtonsEnabled(true);
+        if (onDone) onDone(result);
+        return result;
+      })
+      .catch(function (err) {
+        // A bug in rendering must not leave the page locked.
+        setBusy(false);
+        setLiveButtonsEnabled(true);
+        addSystem(errorText());
+        if (window.console) console.error(err);
+        return { kind: "error", status: 0, data: null };
+      });
+  }
+
+  // ---------- user actions ----------
+
+  function sendText() {
+    if (busy) return;
+    var text = textArea.value;
+    if (!text.trim()) {
+      textArea.focus();
+      return;
+    }
+    var hadFocus = document.activeElement === textArea;
+    var mine = addUser(text);
+    run(
+      function () {
+        return postEvent({ text: text });
+      },
+      function (result) {
+        if (result.kind === "ok") {
+          // Clear only what was sent (the field was locked, so it is the same text).
+          if (textArea.value === text) textArea.value = "";
+          autoGrow();
+        } else {
+          // Not handled: keep the typed text so nothing is lost.
+          removeNode(mine);
+        }
+        if (hadFocus) textArea.focus();
+      }
+    );
+  }
+
+  function pressButton(btn, label, token) {
+    if (busy) return;
+    retireAllChoiceButtons();
+    btn.classList.add("chosen");
+    var mine = addUser(label);
+    run(
+      function () {
+        return postEvent({ button: token });
+      },
+      function (result) {
+        if (result.kind !== "ok") {
+          removeNode(mine);
+          btn.classList.remove("chosen");
+        }
+      }
+    );
+  }
+
+  function shareLocation(btn, label) {
+    if (busy) return;
+    var geo = navigator.geolocation;
+    if (!geo) {
+      addSystem(FALLBACK.geoError);
+      return;
+    }
+    setBusy(true);
+    setLiveButtonsEnabled(false);
+    geo.getCurrentPosition(
+      function (position) {
+        setBusy(false);
+        var coords = position.coords;
+        var location = { latitude: coords.latitude, longitude: coords.longitude };
+        retireAllChoiceButtons();
+        btn.classList.add("chosen");
+        var mine = addUser(label);
+        run(
+          function () {
+            return postEvent({ location: location });
+          },
+          function (result) {
+            if (result.kind !== "ok") {
+              removeNode(mine);
+              btn.classList.remove("chosen");
+            }
+          }
+        );
+      },
+      function () {
+        setBusy(false);
+        setLiveButtonsEnabled(true);
+        addSystem(FALLBACK.geoError);
+      },
+      { enableHighAccuracy: true, timeout: 20000, maximumAge: 60000 }
+    );
+  }
+
+  function uploadFiles(files) {
+    var list = Array.prototype.slice.call(files || []);
+    var index = 0;
+    function next() {
+      if (index >= list.length) return Promise.resolve();
+      var file = list[index++];
+      var mine = addUser("📎 " + file.name);
+      mine.classList.add("file");
+      return run(
+        function () {
+          var form = new FormData();
+          form.append("file", file, file.name);
+          return post(UPLOAD_URL, form, false, UPLOAD_TIMEOUT_MS);
+        },
+        function (result) {
+          if (result.kind === "error") removeNode(mine);
+          else if (result.kind === "refused") mine.classList.add("refused");
+        }
+      ).then(function (result) {
+        // Stop after a failure or refusal so the user sees it; they can pick the rest again.
+        if (result.kind !== "ok") return undefined;
+        return next();
+      });
+    }
+    return next();
+  }
+
+  function resume() {
+    // On failure the error line carries a retry button.
+    return run(
+      function () {
+        return postEvent({ resume: true });
+      },
+      null,
+      resume
+    );
+  }
+
+  // ---------- composer ----------
+
+  function autoGrow() {
+    textArea.style.height = "auto";
+    var max = 160;
+    textArea.style.height = Math.min(textArea.scrollHeight + 2, max) + "px";
+    textArea.style.overflowY = textArea.scrollHeight > max ? "auto" : "hidden";
+  }
+
+  composer.addEventListener("submit", function (event) {
+    event.preventDefault();
+    sendText();
+  });
+
+  textArea.addEventListener("keydown", function (event) {
+    // Enter sends; Shift+Enter is a newline; never interrupt an IME composition (Vietnamese typing).
+    if (event.key !== "Enter" || event.shiftKey || event.isComposing || event.keyCode === 229) {
+      return;
+    }
+    event.preventDefault();
+    sendText();
+  });
+
+  textArea.addEventListener("input", autoGrow);
+
+  attachButton.addEventListener("click", function () {
+    if (busy) return;
+    fileInput.click();
+  });
+
+  fileInput.addEventListener("change", function () {
+    var files = fileInput.files;
+    if (!files || !files.length) return;
+    var copy = Array.prototype.slice.call(files);
+    fileInput.value = "";
+    uploadFiles(copy);
+  });
+
+  autoGrow();
+  resume();
+})();

@@ -1,0 +1,303 @@
+"""Telegram: python-telegram-bot's Application as transport, polling or webhook."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from aiohttp import web
+from telegram import (
+    BotCommand,
+    BotCommandScopeAllPrivateChats,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
+from telegram.ext import Application, ContextTypes, TypeHandler
+
+from bot.channels.text import split_text
+from bot.config import Settings
+from bot.i18n import Catalog
+from handlers.dispatcher import Dispatcher
+from handlers.types import Attachment, AttachmentKind, InboundEvent, Location, Reply, Response
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+TEXT_LIMIT = 4096
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+SEND_ATTEMPTS = 4
+MAX_RETRY_WAIT = 30.0
+COMMANDS = ("start", "tip", "mytips", "cancel", "help", "privacy", "language")
+
+
+class TelegramChannel:
+    """Turns Telegram updates into events and the core's responses into Bot API calls."""
+
+    def __init__(self, settings: Settings, dispatcher: Dispatcher, catalog: Catalog) -> None:
+        self.settings = settings
+        self.dispatcher = dispatcher
+        self.catalog = catalog
+        self.webhook_mode = bool(settings.telegram_webhook_url)
+        self.webhook_secret = settings.telegram_webhook_secret or secrets.token_urlsafe(32)
+        builder = (
+            Application.builder()
+            .token(settings.telegram_token)
+            .base_url(settings.telegram_api_url)
+            .base_file_url(settings.resolved_telegram_file_url)
+            .concurrent_updates(True)
+        )
+        if self.webhook_mode:
+            builder = builder.updater(None)
+        self.application = builder.build()
+        self.application.add_handler(TypeHandler(Update, self.on_update))
+        self.application.add_error_handler(self.on_error)
+
+    async def start(self) -> None:
+        """Connect, publish the command menu, then poll or register the webhook."""
+        app = self.application
+        await app.initialize()
+        await self.publish_commands()
+        await app.start()
+        if self.webhook_mode:
+            await app.bot.set_webhook(
+                url=self.settings.telegram_webhook_url,
+                secret_token=self.webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+            log.info("telegram webhook registered")
+        else:
+            assert app.updater is not None
+            await app.bot.delete_webhook()
+            await app.updater.start_polling(
+                poll_interval=0.0, timeout=10, allowed_updates=ALLOWED_UPDATES
+            )
+            log.info("telegram polling started")
+
+    async def stop(self) -> None:
+        """Stop polling and close the connection pool."""
+        app = self.application
+        if app.updater is not None and app.updater.running:
+            await app.updater.stop()
+        if app.running:
+            await app.stop()
+        await app.shutdown()
+
+    async def publish_commands(self) -> None:
+        """Set the command menu in Vietnamese (default) and English."""
+        scope = BotCommandScopeAllPrivateChats()
+        for language in self.catalog.languages:
+            commands = [BotCommand(c, self.catalog(language, f"commands.{c}")) for c in COMMANDS]
+            code = None if language == "vi" else language
+            await self.application.bot.set_my_commands(commands, scope=scope, language_code=code)
+
+    def add_webhook_route(self, app: web.Application) -> None:
+        """Serve the webhook on the web server; the secret header is checked first."""
+        app.router.add_post(self.settings.telegram_webhook_path, self.receive_webhook)
+
+    async def receive_webhook(self, request: web.Request) -> web.Response:
+        """Queue a webhook update, only when Telegram's secret header matches."""
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.webhook_secret.encode()):
+            return web.Response(status=403)
+        try:
+            payload = await request.json()
+            update = Update.de_json(payload, self.application.bot)
+        except (ValueError, TypeError, KeyError):
+            return web.Response(status=400)
+        await self.application.update_queue.put(update)
+        return web.Response(status=200)
+
+    async def on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Hand a private-chat update to the core and send its answer."""
+        event = self.to_event(update)
+        if event is None:
+            if update.callback_query is not None:
+                await _quietly(update.callback_query.answer())
+            return
+        response = await self.dispatcher.handle(event)
+        await self.render(update, response)
+
+    async def on_error(self, _update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log the error's type only: messages may carry chat ids or citizen text."""
+        error = context.error
+        log.error("telegram handler failed: %s", type(error).__name__)
+
+    def to_event(self, update: Update) -> InboundEvent | None:
+        """The channel-neutral event for an update, or None for chats we do not serve."""
+        query = update.callback_query
+        if query is not None:
+            message = query.message
+            if message is None or message.chat.type != "private":
+                return None
+            return InboundEvent(
+                channel=CHANNEL,
+                address=str(message.chat.id),
+                button=(query.data or "")[:64],
+                language_hint=query.from_user.language_code,
+            )
+        message = update.message or update.edited_message
+        if message is None or message.chat.type != "private":
+            return None
+        language = message.from_user.language_code if message.from_user else None
+        base: dict[str, Any] = {
+            "channel": CHANNEL,
+            "address": str(message.chat.id),
+            "language_hint": language,
+            "edited": update.edited_message is not None,
+        }
+        if message.text is not None:
+            return InboundEvent(text=message.text, **base)
+        if message.location is not None:
+            loc = message.location
+            return InboundEvent(location=Location(loc.latitude, loc.longitude), **base)
+        attachment = self._attachment(message)
+        if attachment is not None:
+            return InboundEvent(attachments=(attachment,), **base)
+        return InboundEvent(unsupported=_kind_of(message), **base)
+
+    def _attachment(self, message: Message) -> Attachment | None:
+        """The file in a message, with a way to download it for metadata stripping."""
+        bot = self.application.bot
+        if message.photo:
+            largest = message.photo[-1]
+            file_id, kind, mime, size = largest.file_id, AttachmentKind.PHOTO, "image/jpeg", None
+            size = largest.file_size
+        elif message.document is not None:
+            doc = message.document
+            file_id, kind, mime, size = (
+                doc.file_id,
+                AttachmentKind.DOCUMENT,
+                doc.mime_type,
+                doc.file_size,
+            )
+        elif message.video is not None:
+            vid = message.video
+            file_id, kind, mime, size = vid.file_id, AttachmentKind.VIDEO, vid.mime_type, vid.file_size
+        elif message.voice is not None:
+            voice = message.voice
+            file_id, kind, mime, size = (
+                voice.file_id,
+                AttachmentKind.VOICE,
+                voice.mime_type,
+                voice.file_size,
+            )
+        elif message.audio is not None:
+            audio = message.audio
+            file_id, kind, mime, size = (
+                audio.file_id,
+                AttachmentKind.AUDIO,
+                audio.mime_type,
+                audio.file_size,
+            )
+        elif message.video_note is not None:
+            note = message.video_note
+            file_id, kind, mime, size = note.file_id, AttachmentKind.VIDEO, "video/mp4", None
+            size = note.file_size
+        else:
+            return None
+
+        async def fetch() -> bytes:
+            telegram_file = await bot.get_file(file_id)
+            return bytes(await telegram_file.download_as_bytearray())
+
+        return Attachment(kind, f"telegram:{file_id}", mime, size, fetch=fetch)
+
+    async def render(self, update: Update, response: Response) -> None:
+        """Answer the button, mark what was chosen, then send each reply."""
+        query = update.callback_query
+        if query is not None:
+            await _quietly(query.answer(text=response.button_notice))
+            await self._settle_pressed(query, response)
+        chat = update.effective_chat
+        if chat is None:
+            return
+        for reply in response.replies:
+            await self._send(chat.id, reply)
+
+    async def _settle_pressed(self, query: CallbackQuery, response: Response) -> None:
+        """Show the chosen label under the old message and drop its buttons."""
+        message = query.message
+        if not isinstance(message, Message):
+            return
+        if response.chosen_label and message.text:
+            text = f"{message.text}\n\n✓ {response.chosen_label}"
+            if len(text) <= TEXT_LIMIT:
+                await _quietly(message.edit_text(text, reply_markup=None))
+                return
+        await _quietly(message.edit_reply_markup(reply_markup=None))
+
+    async def _send(self, chat_id: int, reply: Reply) -> None:
+        """Send a reply, split to Telegram's length limit, markup on the last part."""
+        parts = split_text(reply.text, TEXT_LIMIT)
+        markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
+        if reply.buttons:
+            markup = InlineKeyboardMarkup(
+                [[InlineKeyboardButton(b.label, callback_data=b.token) for b in row]
+                 for row in reply.buttons]
+            )
+        elif reply.request_location:
+            markup = ReplyKeyboardMarkup(
+                [[KeyboardButton(reply.request_location, request_location=True)]],
+                resize_keyboard=True,
+                one_time_keyboard=True,
+            )
+        else:
+            markup = ReplyKeyboardRemove()
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            if not await self._send_part(chat_id, part, markup if last else None):
+                return
+
+    async def _send_part(self, chat_id: int, text: str, markup: Any) -> bool:
+        """Send one message, waiting out a flood limit or a brief outage a few times."""
+        for attempt in range(SEND_ATTEMPTS):
+            try:
+                await self.application.bot.send_message(chat_id, text, reply_markup=markup)
+                return True
+            except RetryAfter as exc:
+                await asyncio.sleep(min(_seconds(exc.retry_after), MAX_RETRY_WAIT))
+            except (TimedOut, NetworkError) as exc:
+                if isinstance(exc, BadRequest):
+                    log.warning("telegram refused a reply: %s", type(exc).__name__)
+                    return False
+                await asyncio.sleep(0.5 * 2**attempt)
+            except Forbidden:
+                log.info("telegram chat unreachable (blocked the bot)")
+                return False
+        log.warning("telegram reply dropped after %d attempts", SEND_ATTEMPTS)
+        return False
+
+
+def _seconds(value: float | timedelta) -> float:
+    """retry_after as seconds, whichever type this PTB version gives."""
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _kind_of(message: Message) -> str:
+    """A name for a message the flows cannot use."""
+    for kind in ("sticker", "animation", "contact", "poll", "dice", "venue", "game"):
+        if getattr(message, kind, None) is not None:
+            return kind
+    return "other"
+
+
+async def _quietly(call: Any) -> None:
+    """Await a cosmetic Bot API call; an old message or a double answer is not an error."""
+    try:
+        await call
+    except BadRequest:
+        pass
+    except TelegramError as exc:
+        log.warning("telegram call failed: %s", type(exc).__name__)

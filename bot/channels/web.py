@@ -1,0 +1,174 @@
+"""The local web chat: a phone-friendly page on the same core, visitors known by a random cookie."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from bot.i18n import Catalog
+from handlers.dispatcher import Dispatcher
+from handlers.types import Attachment, AttachmentKind, InboundEvent, Location, Response
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "web"
+COOKIE = "tipline_chat"
+COOKIE_MAX_AGE = 365 * 24 * 3600
+STATIC_DIR = Path(__file__).parent / "static"
+MAX_TEXT_BYTES = 64 * 1024
+_COOKIE_RE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
+_KINDS = {"image": AttachmentKind.PHOTO, "video": AttachmentKind.VIDEO, "audio": AttachmentKind.AUDIO}
+
+
+class WebChannel:
+    """Serves the chat page and its JSON API."""
+
+    def __init__(self, dispatcher: Dispatcher, catalog: Catalog, max_upload_bytes: int) -> None:
+        self.dispatcher = dispatcher
+        self.catalog = catalog
+        self.max_upload_bytes = max_upload_bytes
+
+    def add_routes(self, app: web.Application) -> None:
+        """Register the page, static files and API on an aiohttp app."""
+        app.router.add_get("/", self.page)
+        app.router.add_static("/static/", STATIC_DIR, show_index=False)
+        app.router.add_post("/api/event", self.post_event)
+        app.router.add_post("/api/upload", self.post_upload)
+
+    async def page(self, request: web.Request) -> web.StreamResponse:
+        """The chat page."""
+        response = web.FileResponse(STATIC_DIR / "index.html")
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'"
+        )
+        response.headers["Referrer-Policy"] = "no-referrer"
+        self._ensure_cookie(request, response)
+        return response
+
+    async def post_event(self, request: web.Request) -> web.Response:
+        """Text, a button token, a location, or a resume request, as JSON."""
+        address = self._address(request)
+        body = await request.read()
+        if len(body) > MAX_TEXT_BYTES:
+            return web.json_response({"error": "too large"}, status=413)
+        try:
+            payload = await request.json()
+        except ValueError:
+            payload = None
+        event = self._event(address, payload)
+        return await self._answer(request, address, event)
+
+    async def post_upload(self, request: web.Request) -> web.Response:
+        """One uploaded file, handed to the core as an attachment."""
+        address = self._address(request)
+        try:
+            reader = await request.multipart()
+            part = await reader.next()
+        except (ValueError, AssertionError):
+            part = None
+        if part is None or not isinstance(part, web.BodyPartReader) or part.name != "file":
+            event = InboundEvent(channel=CHANNEL, address=address, unsupported="upload")
+            return await self._answer(request, address, event)
+        data = bytearray()
+        while chunk := await part.read_chunk(256 * 1024):
+            data.extend(chunk)
+            if len(data) > self.max_upload_bytes:
+                event = InboundEvent(
+                    channel=CHANNEL,
+                    address=address,
+                    attachments=(Attachment(AttachmentKind.DOCUMENT, "", None, len(data)),),
+                )
+                return await self._answer(request, address, event, status=413)
+        mime = part.headers.get("Content-Type", "application/octet-stream").split(";")[0]
+        content = bytes(data)
+
+        async def fetch() -> bytes:
+            return content
+
+        kind = _KINDS.get(mime.split("/")[0], AttachmentKind.DOCUMENT)
+        attachment = Attachment(kind, "", mime, len(content), fetch=fetch)
+        event = InboundEvent(channel=CHANNEL, address=address, attachments=(attachment,))
+        return await self._answer(request, address, event)
+
+    def _event(self, address: str, payload: Any) -> InboundEvent:
+        """Turn a JSON body into an event; anything malformed becomes an 'unsupported' event."""
+        if isinstance(payload, dict):
+            if isinstance(payload.get("text"), str):
+                return InboundEvent(channel=CHANNEL, address=address, text=payload["text"])
+            if isinstance(payload.get("button"), str):
+                return InboundEvent(channel=CHANNEL, address=address, button=payload["button"][:64])
+            if payload.get("resume") is True:
+                return InboundEvent(channel=CHANNEL, address=address, resume=True)
+            location = _location(payload.get("location"))
+            if location is not None:
+                return InboundEvent(channel=CHANNEL, address=address, location=location)
+        return InboundEvent(channel=CHANNEL, address=address, unsupported="malformed")
+
+    async def _answer(
+        self, request: web.Request, address: str, event: InboundEvent, status: int = 200
+    ) -> web.Response:
+        response = await self.dispatcher.handle(event)
+        body = self._render(response)
+        if response.flooded:
+            notice = {"text": response.button_notice, "buttons": [], "request_location": None}
+            body["replies"] = [notice]
+        result = web.json_response(body, status=429 if response.flooded else status)
+        result.headers["Cache-Control"] = "no-store"
+        self._ensure_cookie(request, result, address)
+        return result
+
+    def _render(self, response: Response) -> dict[str, Any]:
+        language = response.language
+        return {
+            "replies": [
+                {
+                    "text": reply.text,
+                    "buttons": [
+                        [{"label": b.label, "token": b.token} for b in row] for row in reply.buttons
+                    ],
+                    "request_location": reply.request_location,
+                }
+                for reply in response.replies
+            ],
+            "notice": response.button_notice,
+            "language": language,
+            "strings": self.catalog.section(language, "web"),
+        }
+
+    def _address(self, request: web.Request) -> str:
+        """The visitor's anonymous cookie value, or a new one."""
+        value = request.cookies.get(COOKIE, "")
+        return value if _COOKIE_RE.match(value) else secrets.token_urlsafe(32)
+
+    def _ensure_cookie(
+        self, request: web.Request, response: web.StreamResponse, address: str | None = None
+    ) -> None:
+        value = address or self._address(request)
+        if request.cookies.get(COOKIE) != value:
+            response.set_cookie(
+                COOKIE,
+                value,
+                max_age=COOKIE_MAX_AGE,
+                httponly=True,
+                samesite="Strict",
+                path="/",
+                secure=request.secure,
+            )
+
+
+def _location(value: Any) -> Location | None:
+    """A valid latitude/longitude pair, or None."""
+    if not isinstance(value, dict):
+        return None
+    lat, lon = value.get("latitude"), value.get("longitude")
+    if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    return Location(float(lat), float(lon))

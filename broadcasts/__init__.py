@@ -1,0 +1,1 @@
+"""Scheduled bulletins, alerts and the outbox sender (later issues)."""

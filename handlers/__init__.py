@@ -1,0 +1,1 @@
+"""The flows, written once for every channel."""

@@ -1,0 +1,143 @@
+"""What a flow handler gets for one event: the chat, its session, and ways to answer."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from handlers.types import TOKEN_SEPARATOR, Button, InboundEvent, Reply, Response
+from storage.crypto import Vault
+from storage.files import FileStore
+from storage.models import Chat, utcnow
+
+MAX_ATTACHMENTS = 10
+
+
+class Translator(Protocol):
+    """Looks up a message in the user's language."""
+
+    languages: tuple[str, ...]
+
+    def __call__(self, language: str, key: str, /, **params: object) -> str:
+        """The message for a key, formatted with params."""
+        ...
+
+    def has(self, key: str) -> bool:
+        """Whether a key exists."""
+        ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Tunable limits, taken from settings by the wiring."""
+
+    conversation_timeout: timedelta = timedelta(minutes=30)
+    tips_per_hour: int = 5
+    flood_messages: int = 20
+    flood_window_seconds: int = 10
+    categories: tuple[str, ...] = ("other",)
+    max_attachment_bytes: int = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Services:
+    """Long-lived things every handler may use."""
+
+    sessions: async_sessionmaker[AsyncSession]
+    vault: Vault
+    translate: Translator
+    files: FileStore
+    limits: Limits
+
+
+class Context:
+    """One event being handled: read the chat, change its state, collect replies."""
+
+    def __init__(
+        self,
+        services: Services,
+        session: AsyncSession,
+        chat: Chat,
+        event: InboundEvent,
+        *,
+        is_new: bool = False,
+    ) -> None:
+        self.services = services
+        self.session = session
+        self.chat = chat
+        self.event = event
+        self.is_new = is_new
+        self.response = Response()
+        self.now: datetime = utcnow()
+
+    @property
+    def limits(self) -> Limits:
+        """Configured limits."""
+        return self.services.limits
+
+    @property
+    def owner_hash(self) -> str:
+        """The keyed hash that links this chat to its tips."""
+        return self.chat.address_hash
+
+    def t(self, key: str, /, **params: object) -> str:
+        """A message in the chat's language."""
+        return self.services.translate(self.chat.language, key, **params)
+
+    def say(self, text: str) -> None:
+        """Add a plain message."""
+        self.response.replies.append(Reply(text=text))
+
+    def ask(
+        self,
+        text: str,
+        rows: list[list[tuple[str, str]]] | None = None,
+        *,
+        request_location: bool = False,
+    ) -> None:
+        """Add a message with buttons given as (label, action); they replace any earlier ones."""
+        if not self.chat.prompt_token:
+            self.chat.prompt_token = secrets.token_urlsafe(4)[:6]
+            self.chat.prompt_actions = []
+        actions: list[Any] = list(self.chat.prompt_actions)
+        button_rows: list[tuple[Button, ...]] = []
+        for row in rows or []:
+            buttons = []
+            for label, action in row:
+                token = f"{self.chat.prompt_token}{TOKEN_SEPARATOR}{len(actions)}"
+                actions.append([action, label])
+                buttons.append(Button(label=label, token=token))
+            button_rows.append(tuple(buttons))
+        self.chat.prompt_actions = actions
+        location_label = self.t("button.share_location") if request_location else None
+        self.response.replies.append(
+            Reply(text=text, buttons=tuple(button_rows), request_location=location_label)
+        )
+
+    def notice(self, text: str) -> None:
+        """A short pop-up answer to a pressed button."""
+        self.response.button_notice = text
+
+    @property
+    def draft(self) -> dict[str, Any]:
+        """The current flow's draft (read-only view; change it with update_draft)."""
+        return self.chat.data
+
+    def update_draft(self, **values: Any) -> None:
+        """Change draft fields; a new dict so the JSON column is saved."""
+        self.chat.data = {**self.chat.data, **values}
+
+    def go(self, flow: str, step: str) -> None:
+        """Move the conversation to a flow step."""
+        self.chat.flow = flow
+        self.chat.step = step
+
+    def end_flow(self) -> None:
+        """Leave the current flow and drop its draft."""
+        self.chat.flow = None
+        self.chat.step = None
+        self.chat.data = {}

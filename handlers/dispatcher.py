@@ -1,0 +1,231 @@
+"""Routes each inbound event to the right flow, one database session and one lock per chat."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from handlers import menu, mytips, tip
+from handlers.context import Context, Services
+from handlers.flow import FlowSpec
+from handlers.types import TOKEN_SEPARATOR, InboundEvent, Reply, Response
+from storage.models import utcnow
+from storage.repositories import chats
+
+log = logging.getLogger(__name__)
+
+# Flows a conversation can be in, by the name stored in chats.flow.
+FLOWS: dict[str, FlowSpec] = {spec.name: spec for spec in (tip.FLOW, mytips.FLOW)}
+
+_LANGUAGE_CACHE_SIZE = 50_000
+
+
+class FloodGuard:
+    """Counts each chat's events in a sliding window, in memory."""
+
+    def __init__(self, limit: int, window_seconds: float) -> None:
+        self.limit = limit
+        self.window = window_seconds
+        self._events: dict[str, deque[float]] = {}
+        self._warned: dict[str, float] = {}
+
+    def check(self, key: str) -> tuple[bool, bool]:
+        """(allowed, warn): warn is True for the first refused event of a window."""
+        now = time.monotonic()
+        events = self._events.setdefault(key, deque())
+        while events and now - events[0] > self.window:
+            events.popleft()
+        if len(events) < self.limit:
+            events.append(now)
+            return True, False
+        warned_at = self._warned.get(key)
+        if warned_at is not None and now - warned_at < self.window:
+            return False, False
+        self._warned[key] = now
+        return False, True
+
+    def retry_after(self, key: str) -> int:
+        """Seconds until the oldest counted event leaves the window."""
+        events = self._events.get(key)
+        if not events:
+            return 1
+        return max(1, round(self.window - (time.monotonic() - events[0])) + 1)
+
+    def prune(self) -> None:
+        """Forget chats that have been quiet for a whole window."""
+        now = time.monotonic()
+        for key in [k for k, ev in self._events.items() if not ev or now - ev[-1] > self.window]:
+            del self._events[key]
+            self._warned.pop(key, None)
+
+
+class ChatLocks:
+    """One asyncio lock per chat, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        """Serialise the events of one chat so they are handled in order."""
+        lock, users = self._locks.get(key, (asyncio.Lock(), 0))
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users <= 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
+class Dispatcher:
+    """The channel-neutral core: every channel hands events here and renders the response."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        limits = services.limits
+        self.flood = FloodGuard(limits.flood_messages, limits.flood_window_seconds)
+        self.locks = ChatLocks()
+        self._languages: OrderedDict[str, str] = OrderedDict()
+
+    def address_hash(self, event: InboundEvent) -> str:
+        """The keyed hash standing for a chat address everywhere in storage."""
+        return self.services.vault.keyed_hash(f"{event.channel}:{event.address}")
+
+    async def handle(self, event: InboundEvent) -> Response:
+        """Handle one event and say what to answer."""
+        key = self.address_hash(event)
+        allowed, warn = self.flood.check(key)
+        if not allowed:
+            return self._flood_response(key, warn)
+        async with self.locks.hold(key):
+            async with self.services.sessions() as session, session.begin():
+                language = "en" if (event.language_hint or "").startswith("en") else "vi"
+                chat, is_new = await chats.get_or_create(session, key, event.channel, language)
+                ctx = Context(self.services, session, chat, event, is_new=is_new)
+                await self._route(ctx)
+                chat.updated_at = ctx.now
+            self._remember_language(key, chat.language)
+            ctx.response.language = chat.language
+            return ctx.response
+
+    def _flood_response(self, key: str, warn: bool) -> Response:
+        """Answer a flood once per window; a pressed button always gets its pop-up."""
+        language = self._languages.get(key, "vi")
+        text = self.services.translate(language, "flood.slow_down", seconds=self.flood.retry_after(key))
+        return Response(
+            replies=[Reply(text=text)] if warn else [],
+            button_notice=text,
+            language=language,
+            flooded=True,
+        )
+
+    def _remember_language(self, key: str, language: str) -> None:
+        self._languages[key] = language
+        self._languages.move_to_end(key)
+        if len(self._languages) > _LANGUAGE_CACHE_SIZE:
+            self._languages.popitem(last=False)
+
+    async def _route(self, ctx: Context) -> None:
+        """Routing order: expiry, buttons, edits, commands, core actions, flow, menu."""
+        event, chat = ctx.event, ctx.chat
+        await self._expire_if_idle(ctx)
+        action = self._resolve_button(ctx) if event.button is not None else None
+        chat.prompt_token = None
+        chat.prompt_actions = []
+        if event.button is not None and action is None:
+            ctx.notice(ctx.t("button.stale"))
+            ctx.say(ctx.t("button.stale_long"))
+            await self.reprompt(ctx)
+            return
+        if event.edited:
+            ctx.say(ctx.t("input.edited"))
+            await self.reprompt(ctx)
+            return
+        if ctx.is_new or (event.resume and chat.flow is None):
+            if event.command not in (None, "start"):
+                await menu.handle_command(ctx, event.command, self)
+            else:
+                menu.show_menu(ctx, intro=ctx.t("start.welcome"))
+            return
+        if event.resume:
+            await self.reprompt(ctx)
+            return
+        command = event.command
+        if command is not None:
+            await menu.handle_command(ctx, command, self)
+            return
+        if action is not None and action.startswith(menu.CORE_PREFIXES):
+            await menu.handle_core_action(ctx, action, self)
+            return
+        flow = FLOWS.get(chat.flow or "")
+        if flow is None:
+            await menu.handle(ctx, action, self)
+        else:
+            await flow.handle(ctx, action)
+
+    def _resolve_button(self, ctx: Context) -> str | None:
+        """The action behind a pressed button, or None when stale or forged."""
+        token = ctx.event.button or ""
+        prefix, _, index = token.rpartition(TOKEN_SEPARATOR)
+        chat = ctx.chat
+        if not prefix or prefix != chat.prompt_token or not index.isdigit():
+            return None
+        position = int(index)
+        if position >= len(chat.prompt_actions):
+            return None
+        action, label = chat.prompt_actions[position]
+        ctx.response.chosen_label = str(label)
+        return str(action)
+
+    async def _expire_if_idle(self, ctx: Context) -> None:
+        """Tell the user their draft expired, whether a sweep or this event found it idle."""
+        chat = ctx.chat
+        idle = chat.flow is not None and (
+            ctx.now - chat.updated_at > self.services.limits.conversation_timeout
+        )
+        if idle:
+            await self.discard(ctx)
+        if idle or chat.expired_notice:
+            chat.expired_notice = False
+            minutes = int(self.services.limits.conversation_timeout.total_seconds() // 60)
+            ctx.say(ctx.t("conversation.expired", minutes=minutes))
+
+    async def reprompt(self, ctx: Context) -> None:
+        """Show the current step again, or the menu when there is no flow."""
+        flow = FLOWS.get(ctx.chat.flow or "")
+        if flow is None:
+            ctx.chat.flow = None
+            menu.show_menu(ctx)
+        else:
+            await flow.prompt(ctx)
+
+    async def start_flow(self, ctx: Context, name: str) -> None:
+        """Begin a flow at its first step."""
+        await FLOWS[name].start(ctx)
+
+    async def discard(self, ctx: Context) -> None:
+        """Drop the current flow's draft, cleaning up what it stored."""
+        flow = FLOWS.get(ctx.chat.flow or "")
+        if flow is not None:
+            flow.discard(self.services.files, ctx.chat.data)
+        ctx.end_flow()
+
+    async def sweep_expired(self) -> int:
+        """Drop drafts idle past the timeout (their files too); returns how many."""
+        idle_since = utcnow() - self.services.limits.conversation_timeout
+        async with self.services.sessions() as session, session.begin():
+            expired = await chats.expired_drafts(session, idle_since)
+            for chat in expired:
+                flow = FLOWS.get(chat.flow or "")
+                if flow is not None:
+                    flow.discard(self.services.files, chat.data)
+            await chats.mark_expired(session, [chat.id for chat in expired])
+        return len(expired)

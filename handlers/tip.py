@@ -1,0 +1,446 @@
+"""The anonymous tip flow: category, place, description, files, time, contact, review, code."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from handlers.context import MAX_ATTACHMENTS, Context
+from handlers.flow import FlowSpec
+from handlers.menu import show_menu
+from handlers.types import Attachment, AttachmentKind
+from storage.files import FileStore
+from storage.models import Tip
+from storage.repositories import tips
+
+log = logging.getLogger(__name__)
+
+NAME = "tip"
+PLACE_MIN, PLACE_MAX = 2, 500
+DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
+CONTACT_MIN, CONTACT_MAX = 3, 200
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L to misread
+OCCURRED = ("now", "today", "earlier", "unknown")
+
+
+class Step(StrEnum):
+    """Steps of the tip flow, in order."""
+
+    CATEGORY = "category"
+    PLACE = "place"
+    DESCRIPTION = "description"
+    ATTACHMENTS = "attachments"
+    WHEN = "when"
+    CONTACT = "contact"
+    CONTACT_DETAILS = "contact_details"
+    REVIEW = "review"
+
+
+_NEXT = {
+    Step.CATEGORY: Step.PLACE,
+    Step.PLACE: Step.DESCRIPTION,
+    Step.DESCRIPTION: Step.ATTACHMENTS,
+    Step.ATTACHMENTS: Step.WHEN,
+    Step.WHEN: Step.CONTACT,
+    Step.CONTACT: Step.REVIEW,
+    Step.CONTACT_DETAILS: Step.REVIEW,
+}
+_EDITABLE = (
+    Step.CATEGORY,
+    Step.PLACE,
+    Step.DESCRIPTION,
+    Step.ATTACHMENTS,
+    Step.WHEN,
+    Step.CONTACT,
+)
+
+
+def new_code() -> str:
+    """A short, unambiguous tip code like K7Q-2M9X."""
+    chars = "".join(secrets.choice(CODE_ALPHABET) for _ in range(7))
+    return f"{chars[:3]}-{chars[3:]}"
+
+
+def normalize_code(text: str) -> str:
+    """Read a typed code leniently: case, spaces and dashes do not matter."""
+    chars = "".join(ch for ch in text.upper() if ch.isalnum())
+    return f"{chars[:3]}-{chars[3:]}" if len(chars) == 7 else chars
+
+
+def category_label(ctx: Context, category: str) -> str:
+    """A category's name in the chat's language (a custom one shows as configured)."""
+    key = f"category.{category}"
+    return ctx.t(key) if ctx.services.translate.has(key) else category
+
+
+def _step(ctx: Context) -> Step:
+    return Step(ctx.chat.step or Step.CATEGORY)
+
+
+async def _over_rate_limit(ctx: Context) -> bool:
+    """Refuse (and say when to retry) once this chat has sent its hourly quota of tips."""
+    since = ctx.now - timedelta(hours=1)
+    sent = await tips.count_since(ctx.session, ctx.owner_hash, since)
+    if sent < ctx.limits.tips_per_hour:
+        return False
+    oldest = await tips.oldest_since(ctx.session, ctx.owner_hash, since) or ctx.now
+    minutes = max(1, int((oldest + timedelta(hours=1) - ctx.now).total_seconds() // 60) + 1)
+    ctx.say(ctx.t("tip.rate_limited", count=sent, minutes=minutes))
+    return True
+
+
+async def start(ctx: Context) -> None:
+    """Begin a new tip."""
+    if await _over_rate_limit(ctx):
+        show_menu(ctx)
+        return
+    ctx.chat.data = {"attachments": []}
+    ctx.go(NAME, Step.CATEGORY)
+    ctx.say(ctx.t("tip.intro"))
+    await prompt(ctx)
+
+
+def _with_cancel(ctx: Context, rows: list[list[tuple[str, str]]]) -> list[list[tuple[str, str]]]:
+    return [*rows, [(ctx.t("button.cancel"), "tip:cancel")]]
+
+
+async def prompt(ctx: Context) -> None:
+    """Ask for the current step's input."""
+    step = _step(ctx)
+    draft = ctx.draft
+    if step is Step.CATEGORY:
+        cats = ctx.limits.categories
+        rows = [
+            [(category_label(ctx, c), f"cat:{c}") for c in cats[i : i + 2]]
+            for i in range(0, len(cats), 2)
+        ]
+        ctx.ask(ctx.t("tip.ask_category"), _with_cancel(ctx, rows))
+    elif step is Step.PLACE:
+        # Telegram cannot show a location keyboard and inline buttons on one message.
+        ctx.ask(ctx.t("tip.ask_place"), request_location=True)
+    elif step is Step.DESCRIPTION:
+        ctx.ask(
+            ctx.t("tip.ask_description", min=DESCRIPTION_MIN, max=DESCRIPTION_MAX),
+            _with_cancel(ctx, []),
+        )
+    elif step is Step.ATTACHMENTS:
+        count = len(draft.get("attachments", []))
+        if count:
+            text = ctx.t("tip.attachments_count", count=count, max=MAX_ATTACHMENTS)
+            rows = [[(ctx.t("button.done"), "att:done")]]
+        else:
+            text = ctx.t("tip.ask_attachments", max=MAX_ATTACHMENTS)
+            rows = [[(ctx.t("button.skip"), "att:done")]]
+        ctx.ask(text, _with_cancel(ctx, rows))
+    elif step is Step.WHEN:
+        rows = [
+            [(ctx.t("when.now"), "when:now"), (ctx.t("when.today"), "when:today")],
+            [(ctx.t("when.earlier"), "when:earlier"), (ctx.t("button.skip"), "when:unknown")],
+        ]
+        ctx.ask(ctx.t("tip.ask_when"), _with_cancel(ctx, rows))
+    elif step is Step.CONTACT:
+        rows = [
+            [(ctx.t("contact.anonymous"), "contact:anon")],
+            [(ctx.t("contact.leave"), "contact:leave")],
+        ]
+        ctx.ask(ctx.t("tip.ask_contact"), _with_cancel(ctx, rows))
+    elif step is Step.CONTACT_DETAILS:
+        rows = [[(ctx.t("contact.anonymous"), "contact:anon")]]
+        ctx.ask(ctx.t("tip.ask_contact_details", max=CONTACT_MAX), _with_cancel(ctx, rows))
+    else:
+        _show_review(ctx)
+
+
+def _show_review(ctx: Context) -> None:
+    draft = ctx.draft
+    location = ""
+    if draft.get("latitude") is not None:
+        location = ctx.t("review.location", lat=draft["latitude"], lon=draft["longitude"])
+    contact = draft.get("contact") or ctx.t("review.anonymous")
+    text = ctx.t(
+        "review.summary",
+        category=category_label(ctx, draft.get("category", "other")),
+        place=draft.get("place_text") or "—",
+        location=location,
+        description=draft.get("description", ""),
+        files=len(draft.get("attachments", [])),
+        when=ctx.t(f"when.{draft.get('occurred', 'unknown')}"),
+        contact=contact,
+    )
+    rows = [
+        [(ctx.t("review.confirm"), "review:confirm")],
+        [
+            (ctx.t("review.edit_category"), "edit:category"),
+            (ctx.t("review.edit_place"), "edit:place"),
+        ],
+        [
+            (ctx.t("review.edit_description"), "edit:description"),
+            (ctx.t("review.edit_attachments"), "edit:attachments"),
+        ],
+        [(ctx.t("review.edit_when"), "edit:when"), (ctx.t("review.edit_contact"), "edit:contact")],
+    ]
+    ctx.ask(text, _with_cancel(ctx, rows))
+
+
+def _advance(ctx: Context, done: Step) -> None:
+    """Go to the next step, or back to review when editing from there."""
+    nxt = Step.REVIEW if ctx.draft.get("editing") else _NEXT[done]
+    ctx.go(NAME, nxt)
+
+
+async def handle(ctx: Context, action: str | None) -> None:
+    """Take input at the current step; anything unexpected is explained and the step re-asked."""
+    if action == "tip:cancel":
+        discard(ctx.services.files, ctx.draft)
+        ctx.end_flow()
+        ctx.say(ctx.t("cancel.done"))
+        show_menu(ctx)
+        return
+    step = _step(ctx)
+    handler = _HANDLERS[step]
+    if await handler(ctx, action):
+        await prompt(ctx)
+
+
+def _wrong_kind(ctx: Context, wants: str) -> bool:
+    """Explain what this step takes, given what the event was instead; True to re-ask."""
+    event = ctx.event
+    if event.unsupported:
+        ctx.say(ctx.t("input.unsupported", wants=ctx.t(wants)))
+    elif event.attachments:
+        ctx.say(ctx.t("input.file_not_expected", wants=ctx.t(wants)))
+    elif event.location is not None:
+        ctx.say(ctx.t("input.location_not_expected", wants=ctx.t(wants)))
+    elif event.text is not None and wants == "wants.button":
+        ctx.say(ctx.t("input.use_buttons"))
+    else:
+        ctx.say(ctx.t("input.unexpected", wants=ctx.t(wants)))
+    return True
+
+
+async def receive_category(ctx: Context, action: str | None) -> bool:
+    """Take the category from a button, or from text matching a category's name."""
+    chosen = action[4:] if action and action.startswith("cat:") else None
+    text = (ctx.event.text or "").strip().casefold()
+    if chosen is None and text:
+        for category in ctx.limits.categories:
+            if text in (category.casefold(), category_label(ctx, category).casefold()):
+                chosen = category
+    if chosen is None or chosen not in ctx.limits.categories:
+        return _wrong_kind(ctx, "wants.button")
+    ctx.update_draft(category=chosen)
+    _advance(ctx, Step.CATEGORY)
+    return True
+
+
+async def receive_place(ctx: Context, action: str | None) -> bool:
+    """Take a typed place or a shared location."""
+    event = ctx.event
+    if event.location is not None:
+        ctx.update_draft(
+            latitude=round(event.location.latitude, 6),
+            longitude=round(event.location.longitude, 6),
+            place_text=None,
+        )
+        ctx.say(ctx.t("tip.location_received"))
+        _advance(ctx, Step.PLACE)
+        return True
+    text = (event.text or "").strip()
+    if not text or event.attachments or event.unsupported:
+        return _wrong_kind(ctx, "wants.place")
+    if len(text) < PLACE_MIN or len(text) > PLACE_MAX:
+        ctx.say(ctx.t("tip.place_length", min=PLACE_MIN, max=PLACE_MAX, length=len(text)))
+        return True
+    ctx.update_draft(place_text=text, latitude=None, longitude=None)
+    ctx.say(ctx.t("tip.place_received"))
+    _advance(ctx, Step.PLACE)
+    return True
+
+
+async def receive_description(ctx: Context, action: str | None) -> bool:
+    """Take the description, 10 to 4,000 characters."""
+    event = ctx.event
+    text = (event.text or "").strip()
+    if not text or event.attachments or event.unsupported or event.location:
+        return _wrong_kind(ctx, "wants.description")
+    if len(text) < DESCRIPTION_MIN:
+        ctx.say(ctx.t("tip.description_short", min=DESCRIPTION_MIN))
+        return True
+    if len(text) > DESCRIPTION_MAX:
+        ctx.say(ctx.t("tip.description_long", max=DESCRIPTION_MAX, length=len(text)))
+        return True
+    ctx.update_draft(description=text)
+    _advance(ctx, Step.DESCRIPTION)
+    return True
+
+
+async def receive_attachments(ctx: Context, action: str | None) -> bool:
+    """Collect up to ten files; Done or Skip moves on."""
+    if action == "att:done":
+        _advance(ctx, Step.ATTACHMENTS)
+        return True
+    event = ctx.event
+    if not event.attachments:
+        return _wrong_kind(ctx, "wants.files")
+    saved: list[dict[str, Any]] = list(ctx.draft.get("attachments", []))
+    for attachment in event.attachments:
+        if len(saved) >= MAX_ATTACHMENTS:
+            ctx.say(ctx.t("tip.attachments_full", max=MAX_ATTACHMENTS))
+            break
+        if attachment.size and attachment.size > ctx.limits.max_attachment_bytes:
+            mb = ctx.limits.max_attachment_bytes // (1024 * 1024)
+            ctx.say(ctx.t("tip.attachment_too_big", max_mb=mb))
+            continue
+        stored = await _store(ctx, attachment)
+        if stored is None:
+            ctx.say(ctx.t("tip.attachment_failed"))
+            continue
+        saved.append(stored)
+    ctx.update_draft(attachments=saved)
+    return True
+
+
+async def _store(ctx: Context, attachment: Attachment) -> dict[str, Any] | None:
+    """Keep a file: images are fetched and stored stripped of metadata, others by reference."""
+    files = ctx.services.files
+    is_image = attachment.kind is AttachmentKind.PHOTO or (
+        (attachment.mime_type or "").startswith("image/")
+    )
+    ref: str | None = None
+    if attachment.fetch is not None and (is_image or not attachment.platform_ref):
+        try:
+            data = await attachment.fetch()
+        except Exception:  # the platform may refuse a download; keep the reference instead
+            log.warning("attachment download failed", exc_info=False)
+            data = None
+        if data is not None and len(data) > ctx.limits.max_attachment_bytes:
+            data = None
+        if data is not None:
+            ref = files.save_image(data) if is_image else files.save(data)
+    if ref is None and attachment.platform_ref:
+        ref = attachment.platform_ref
+    if ref is None:
+        return None
+    return {
+        "kind": str(attachment.kind),
+        "ref": ref,
+        "mime": attachment.mime_type,
+        "size": attachment.size,
+    }
+
+
+async def receive_when(ctx: Context, action: str | None) -> bool:
+    """Take when it happened from the buttons."""
+    chosen = action[5:] if action and action.startswith("when:") else None
+    if chosen not in OCCURRED:
+        return _wrong_kind(ctx, "wants.button")
+    ctx.update_draft(occurred=chosen)
+    _advance(ctx, Step.WHEN)
+    return True
+
+
+async def receive_contact_choice(ctx: Context, action: str | None) -> bool:
+    """Stay anonymous (the default) or choose to leave contact details."""
+    if action == "contact:anon":
+        ctx.update_draft(contact=None)
+        _advance(ctx, Step.CONTACT)
+        return True
+    if action == "contact:leave":
+        ctx.go(NAME, Step.CONTACT_DETAILS)
+        return True
+    return _wrong_kind(ctx, "wants.button")
+
+
+async def receive_contact_details(ctx: Context, action: str | None) -> bool:
+    """Take the contact details the tipster chose to leave."""
+    if action == "contact:anon":
+        ctx.update_draft(contact=None)
+        _advance(ctx, Step.CONTACT_DETAILS)
+        return True
+    text = (ctx.event.text or "").strip()
+    if not text or ctx.event.attachments or ctx.event.unsupported or ctx.event.location:
+        return _wrong_kind(ctx, "wants.contact")
+    if len(text) < CONTACT_MIN or len(text) > CONTACT_MAX:
+        ctx.say(ctx.t("tip.contact_length", min=CONTACT_MIN, max=CONTACT_MAX, length=len(text)))
+        return True
+    ctx.update_draft(contact=text)
+    _advance(ctx, Step.CONTACT_DETAILS)
+    return True
+
+
+async def receive_review(ctx: Context, action: str | None) -> bool:
+    """Confirm and send, or go back to edit one part."""
+    if action == "review:confirm":
+        await submit(ctx)
+        return False
+    if action and action.startswith("edit:") and action[5:] in {s.value for s in _EDITABLE}:
+        ctx.update_draft(editing=True)
+        ctx.go(NAME, Step(action[5:]))
+        return True
+    return _wrong_kind(ctx, "wants.button")
+
+
+async def submit(ctx: Context) -> None:
+    """Save the tip and give the tipster its code and PIN."""
+    if await _over_rate_limit(ctx):
+        _show_review(ctx)
+        return
+    draft = ctx.draft
+    vault = ctx.services.vault
+    code = new_code()
+    while await tips.code_exists(ctx.session, code):
+        code = new_code()
+    pin = f"{secrets.randbelow(1_000_000):06d}"
+    contact = draft.get("contact")
+    tip = Tip(
+        code=code,
+        pin_hash=vault.keyed_hash(f"pin:{code}:{pin}"),
+        channel=ctx.event.channel,
+        category=draft.get("category", "other"),
+        place_text=draft.get("place_text"),
+        latitude=draft.get("latitude"),
+        longitude=draft.get("longitude"),
+        description=draft["description"],
+        occurred=draft.get("occurred", "unknown"),
+        contact_enc=vault.encrypt(contact) if contact else None,
+        status="new",
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
+    attachments = [
+        tips.NewAttachment(kind=a["kind"], file_ref=a["ref"], mime_type=a["mime"], size=a["size"])
+        for a in draft.get("attachments", [])
+    ]
+    await tips.create_tip(
+        ctx.session,
+        tip=tip,
+        attachments=attachments,
+        owner_hash=ctx.owner_hash,
+        reply_address_enc=vault.encrypt(f"{ctx.event.channel}:{ctx.event.address}"),
+    )
+    ctx.end_flow()
+    ctx.say(ctx.t("tip.sent", code=code, pin=pin))
+    show_menu(ctx)
+
+
+def discard(files: FileStore, draft: dict[str, Any]) -> None:
+    """Delete files a dropped draft had stored."""
+    for attachment in draft.get("attachments", []):
+        files.delete(str(attachment.get("ref", "")))
+
+
+_HANDLERS = {
+    Step.CATEGORY: receive_category,
+    Step.PLACE: receive_place,
+    Step.DESCRIPTION: receive_description,
+    Step.ATTACHMENTS: receive_attachments,
+    Step.WHEN: receive_when,
+    Step.CONTACT: receive_contact_choice,
+    Step.CONTACT_DETAILS: receive_contact_details,
+    Step.REVIEW: receive_review,
+}
+
+FLOW = FlowSpec(name=NAME, start=start, prompt=prompt, handle=handle, discard=discard)

@@ -1,0 +1,91 @@
+"""Channel-neutral events in and replies out; every channel speaks only these."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class AttachmentKind(StrEnum):
+    """Kinds of file a tip may carry."""
+
+    PHOTO = "photo"
+    VIDEO = "video"
+    VOICE = "voice"
+    AUDIO = "audio"
+    DOCUMENT = "document"
+
+
+@dataclass(frozen=True)
+class Location:
+    """A point shared by the user."""
+
+    latitude: float
+    longitude: float
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file the user sent: a platform reference and, when storable, a way to fetch its bytes."""
+
+    kind: AttachmentKind
+    platform_ref: str
+    mime_type: str | None = None
+    size: int | None = None
+    fetch: Callable[[], Awaitable[bytes]] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class InboundEvent:
+    """One thing a user did: text, a command, a button press, a location, files, or other."""
+
+    channel: str
+    address: str
+    text: str | None = None
+    button: str | None = None
+    location: Location | None = None
+    attachments: tuple[Attachment, ...] = ()
+    unsupported: str | None = None
+    edited: bool = False
+    resume: bool = False
+    language_hint: str | None = None
+
+    @property
+    def command(self) -> str | None:
+        """The command name for '/name args' text (bot mentions removed), else None."""
+        if not self.text or not self.text.startswith("/"):
+            return None
+        word = self.text[1:].split(maxsplit=1)[0] if len(self.text) > 1 else ""
+        return word.split("@", 1)[0].lower() or None
+
+
+@dataclass(frozen=True)
+class Button:
+    """An inline button: its label and the short token sent back when pressed."""
+
+    label: str
+    token: str
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message to show: text, optional button rows, optional location request."""
+
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+    request_location: str | None = None
+
+
+@dataclass
+class Response:
+    """Everything the core says back to one event."""
+
+    replies: list[Reply] = field(default_factory=list)
+    button_notice: str | None = None
+    chosen_label: str | None = None
+    language: str = "vi"
+    flooded: bool = False
+
+
+TOKEN_SEPARATOR = "."

@@ -1,0 +1,1 @@
+"""Schema, engine and repositories; imports nothing else of the project."""

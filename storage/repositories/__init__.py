@@ -1,0 +1,1 @@
+"""Plain async repository functions: they take a session and never commit."""
