@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
@@ -53,7 +54,7 @@ class FloodGuard:
         events = self._events.get(key)
         if not events:
             return 1
-        return max(1, round(self.window - (time.monotonic() - events[0])) + 1)
+        return max(1, math.ceil(self.window - (time.monotonic() - events[0])))
 
     def prune(self) -> None:
         """Forget chats that have been quiet for a whole window."""

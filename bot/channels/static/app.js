@@ -285,6 +285,7 @@
       })
       .then(function (result) {
         if (timer) clearTimeout(timer);
+        result.upload = !isJson;
         return result;
       });
   }
@@ -304,7 +305,7 @@
         var hadButtons = false;
         if (result.kind === "error") {
           if (result.data) applyStrings(result.data);
-          if (result.status === 413) {
+          if (result.status === 413 && result.upload) {
             addSystem(FALLBACK.tooBig);
           } else {
             addSystem(errorText(), retry);
