@@ -20,7 +20,10 @@ MAX_ATTACHMENTS = 10
 class Translator(Protocol):
     """Looks up a message in the user's language."""
 
-    languages: tuple[str, ...]
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Supported language codes."""
+        ...
 
     def __call__(self, language: str, key: str, /, **params: object) -> str:
         """The message for a key, formatted with params."""

@@ -120,7 +120,9 @@ class Dispatcher:
     def _flood_response(self, key: str, warn: bool) -> Response:
         """Answer a flood once per window; a pressed button always gets its pop-up."""
         language = self._languages.get(key, "vi")
-        text = self.services.translate(language, "flood.slow_down", seconds=self.flood.retry_after(key))
+        text = self.services.translate(
+            language, "flood.slow_down", seconds=self.flood.retry_after(key)
+        )
         return Response(
             replies=[Reply(text=text)] if warn else [],
             button_notice=text,

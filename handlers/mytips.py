@@ -79,9 +79,8 @@ async def handle(ctx: Context, action: str | None) -> None:
         ctx.go(NAME, Step.CODE)
     elif step in (Step.LIST, Step.CODE):
         receive_code(ctx)
-    else:
-        if await receive_pin(ctx):
-            return
+    elif await receive_pin(ctx):
+        return
     await prompt(ctx)
 
 

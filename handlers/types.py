@@ -88,4 +88,4 @@ class Response:
     flooded: bool = False
 
 
-TOKEN_SEPARATOR = "."
+TOKEN_SEPARATOR = "."  # noqa: S105 - a separator, not a secret

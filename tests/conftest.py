@@ -23,7 +23,7 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "web_port": 0,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
 
 
 @pytest.fixture

@@ -325,7 +325,7 @@ def _parse_html(text: str) -> tuple[str, list[JSONDict]]:
                 name = inner[1:].strip().lower()
                 if not stack:
                     raise _EntityParseError(f"Unexpected end tag at byte offset {offset}")
-                open_name, start, extra = stack.pop()
+                open_name, start, open_extra = stack.pop()
                 if open_name != name:
                     raise _EntityParseError(
                         f'Unmatched end tag at byte offset {offset}, expected "</{open_name}>", '
@@ -333,7 +333,12 @@ def _parse_html(text: str) -> tuple[str, list[JSONDict]]:
                     )
                 if pos > start:
                     entities.append(
-                        {"type": _HTML_TAGS[name], "offset": start, "length": pos - start, **extra}
+                        {
+                            "type": _HTML_TAGS[name],
+                            "offset": start,
+                            "length": pos - start,
+                            **open_extra,
+                        }
                     )
             else:
                 name, _, attr_text = inner.rstrip("/").partition(" ")
@@ -589,12 +594,12 @@ class _Signal:
         event, self._event = self._event, asyncio.Event()
         event.set()
 
-    async def wait(self, timeout: float) -> bool:
-        """Wait for the next notify(); return False on timeout."""
-        if timeout <= 0:
+    async def wait(self, seconds: float) -> bool:
+        """Wait up to `seconds` for the next notify(); return False on timeout."""
+        if seconds <= 0:
             return False
         try:
-            await asyncio.wait_for(self._event.wait(), timeout)
+            await asyncio.wait_for(self._event.wait(), seconds)
         except TimeoutError:
             return False
         return True
@@ -862,7 +867,7 @@ class FakeTelegramServer:
         since: int,
         *,
         settle: float = 0.15,
-        timeout: float = 10.0,
+        max_wait: float = 10.0,
         require: bool = True,
     ) -> list[CallRecord]:
         """Wait for records beyond index `since` in a chat, then for `settle` s of quiet.
@@ -872,15 +877,15 @@ class FakeTelegramServer:
         """
         chat = self.chat(chat_id)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        first_wait = settle if not require else timeout
+        deadline = loop.time() + max_wait
+        first_wait = settle if not require else max_wait
         while len(chat.records) <= since:
             remaining = min(deadline, loop.time() + first_wait) - loop.time()
             if not await chat.changed.wait(remaining) and len(chat.records) <= since:
                 if not require:
                     return []
                 raise TimeoutError(
-                    f"no bot activity in chat {chat_id} within {timeout:g}s; "
+                    f"no bot activity in chat {chat_id} within {max_wait:g}s; "
                     f"recent calls: {self.describe_recent_calls()}"
                 )
         while True:
@@ -898,11 +903,11 @@ class FakeTelegramServer:
         *,
         token: str | None = None,
         since: int = 0,
-        timeout: float = 5.0,
+        max_wait: float = 5.0,
     ) -> CallRecord:
         """Wait until a call of `method` is recorded at index >= since; return it."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
+        deadline = loop.time() + max_wait
         wanted = method.lower()
         index = since
         while True:
@@ -911,9 +916,9 @@ class FakeTelegramServer:
                 index += 1
                 if record["method"].lower() == wanted and token in (None, record["token"]):
                     return record
-            if not await self._calls_signal.wait(deadline - loop.time()):
-                if index >= len(self.calls):
-                    raise TimeoutError(f"no {method} call within {timeout:g}s")
+            signalled = await self._calls_signal.wait(deadline - loop.time())
+            if not signalled and index >= len(self.calls):
+                raise TimeoutError(f"no {method} call within {max_wait:g}s")
 
     def describe_recent_calls(self, limit: int = 8) -> str:
         """Human-readable summary of the last non-getUpdates calls, for error messages."""

@@ -260,7 +260,7 @@ async def test_whole_tip_in_browser(server: Server, browser: Any, tmp_path: Path
         assert await page.inner_text("#send") == "Send"
         assert await page.inner_text("#title") == "Police tip line"
         assert await page.title() == "Police tip line"
-        await page.locator(".choices button:not([disabled])", has_text="Report a tip").last.wait_for(
+        await page.locator(".choices button:not([disabled])", has_text="🚨 Send a tip").last.wait_for(
             timeout=UI_TIMEOUT_MS
         )
         await page.screenshot(path=str(tmp_path / "english.png"))

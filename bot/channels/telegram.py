@@ -35,10 +35,17 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
 TEXT_LIMIT = 4096
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 SEND_ATTEMPTS = 4
 MAX_RETRY_WAIT = 30.0
+_MEDIA = (
+    ("document", AttachmentKind.DOCUMENT, "application/octet-stream"),
+    ("video", AttachmentKind.VIDEO, "video/mp4"),
+    ("voice", AttachmentKind.VOICE, "audio/ogg"),
+    ("audio", AttachmentKind.AUDIO, "audio/mpeg"),
+    ("video_note", AttachmentKind.VIDEO, "video/mp4"),
+)
 COMMANDS = ("start", "tip", "mytips", "cancel", "help", "privacy", "language")
 
 
@@ -170,43 +177,19 @@ class TelegramChannel:
     def _attachment(self, message: Message) -> Attachment | None:
         """The file in a message, with a way to download it for metadata stripping."""
         bot = self.application.bot
-        if message.photo:
-            largest = message.photo[-1]
-            file_id, kind, mime, size = largest.file_id, AttachmentKind.PHOTO, "image/jpeg", None
-            size = largest.file_size
-        elif message.document is not None:
-            doc = message.document
-            file_id, kind, mime, size = (
-                doc.file_id,
-                AttachmentKind.DOCUMENT,
-                doc.mime_type,
-                doc.file_size,
-            )
-        elif message.video is not None:
-            vid = message.video
-            file_id, kind, mime, size = vid.file_id, AttachmentKind.VIDEO, vid.mime_type, vid.file_size
-        elif message.voice is not None:
-            voice = message.voice
-            file_id, kind, mime, size = (
-                voice.file_id,
-                AttachmentKind.VOICE,
-                voice.mime_type,
-                voice.file_size,
-            )
-        elif message.audio is not None:
-            audio = message.audio
-            file_id, kind, mime, size = (
-                audio.file_id,
-                AttachmentKind.AUDIO,
-                audio.mime_type,
-                audio.file_size,
-            )
-        elif message.video_note is not None:
-            note = message.video_note
-            file_id, kind, mime, size = note.file_id, AttachmentKind.VIDEO, "video/mp4", None
-            size = note.file_size
-        else:
-            return None
+        media: Any = message.photo[-1] if message.photo else None
+        kind, mime = AttachmentKind.PHOTO, "image/jpeg"
+        if media is None:
+            for attribute, media_kind, default_mime in _MEDIA:
+                media = getattr(message, attribute, None)
+                if media is not None:
+                    kind = media_kind
+                    mime = getattr(media, "mime_type", None) or default_mime
+                    break
+            else:
+                return None
+        file_id: str = media.file_id
+        size: int | None = media.file_size
 
         async def fetch() -> bytes:
             telegram_file = await bot.get_file(file_id)
@@ -244,8 +227,10 @@ class TelegramChannel:
         markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
         if reply.buttons:
             markup = InlineKeyboardMarkup(
-                [[InlineKeyboardButton(b.label, callback_data=b.token) for b in row]
-                 for row in reply.buttons]
+                [
+                    [InlineKeyboardButton(b.label, callback_data=b.token) for b in row]
+                    for row in reply.buttons
+                ]
             )
         elif reply.request_location:
             markup = ReplyKeyboardMarkup(

@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from bot.i18n import Catalog
 from handlers.dispatcher import Dispatcher
@@ -22,7 +22,11 @@ COOKIE_MAX_AGE = 365 * 24 * 3600
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_TEXT_BYTES = 64 * 1024
 _COOKIE_RE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
-_KINDS = {"image": AttachmentKind.PHOTO, "video": AttachmentKind.VIDEO, "audio": AttachmentKind.AUDIO}
+_KINDS = {
+    "image": AttachmentKind.PHOTO,
+    "video": AttachmentKind.VIDEO,
+    "audio": AttachmentKind.AUDIO,
+}
 
 
 class WebChannel:
@@ -72,7 +76,7 @@ class WebChannel:
             part = await reader.next()
         except (ValueError, AssertionError):
             part = None
-        if part is None or not isinstance(part, web.BodyPartReader) or part.name != "file":
+        if not isinstance(part, BodyPartReader) or part.name != "file":
             event = InboundEvent(channel=CHANNEL, address=address, unsupported="upload")
             return await self._answer(request, address, event)
         data = bytearray()
@@ -116,7 +120,11 @@ class WebChannel:
         response = await self.dispatcher.handle(event)
         body = self._render(response)
         if response.flooded:
-            notice = {"text": response.button_notice, "buttons": [], "request_location": None}
+            notice: dict[str, Any] = {
+                "text": response.button_notice,
+                "buttons": [],
+                "request_location": None,
+            }
             body["replies"] = [notice]
         result = web.json_response(body, status=429 if response.flooded else status)
         result.headers["Cache-Control"] = "no-store"

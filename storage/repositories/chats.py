@@ -30,7 +30,9 @@ async def get_or_create(
     return chat, True
 
 
-async def expired_drafts(session: AsyncSession, idle_since: datetime, limit: int = 500) -> list[Chat]:
+async def expired_drafts(
+    session: AsyncSession, idle_since: datetime, limit: int = 500
+) -> list[Chat]:
     """Chats with a flow untouched since the given time."""
     rows = await session.scalars(
         select(Chat)
@@ -48,6 +50,7 @@ async def mark_expired(session: AsyncSession, chat_ids: list[int]) -> None:
     await session.execute(
         update(Chat)
         .where(Chat.id.in_(chat_ids))
-        .values(flow=None, step=None, data={}, prompt_token=None, prompt_actions=[],
-                expired_notice=True)
+        .values(
+            flow=None, step=None, data={}, prompt_token=None, prompt_actions=[], expired_notice=True
+        )
     )

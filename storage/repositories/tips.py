@@ -42,9 +42,7 @@ async def create_tip(
     ]
     session.add(tip)
     await session.flush()
-    session.add(
-        TipOwner(tip_id=tip.id, owner_hash=owner_hash, reply_address_enc=reply_address_enc)
-    )
+    session.add(TipOwner(tip_id=tip.id, owner_hash=owner_hash, reply_address_enc=reply_address_enc))
     await session.flush()
     return tip
 
