@@ -1,0 +1,145 @@
+"""Configuration, catalogs, migrations, file stripping, text splitting and the CLI."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from PIL import Image
+from sqlalchemy import Connection
+
+from bot.channels.text import split_text
+from bot.config import ConfigError, load_settings
+from bot.i18n import Catalog
+from storage.crypto import Vault
+from storage.engine import create_engine
+from storage.files import FileStore
+from storage.migrate import upgrade
+from storage.models import Base
+
+ROOT = Path(__file__).resolve().parent.parent
+KEY_USE = re.compile(r"""\bt\(\s*f?["']([a-z_]+\.[a-z_.{}]+)["']""")
+
+
+def test_catalogs_have_the_same_keys_and_placeholders() -> None:
+    catalog = Catalog()
+    vi, en = catalog.messages["vi"], catalog.messages["en"]
+    assert set(vi) == set(en), set(vi) ^ set(en)
+    for key in vi:
+        fields_vi = set(re.findall(r"{(\w+)}", vi[key]))
+        fields_en = set(re.findall(r"{(\w+)}", en[key]))
+        assert fields_vi == fields_en, key
+
+
+def test_every_message_used_in_code_exists() -> None:
+    catalog = Catalog()
+    used: set[str] = set()
+    for path in [*ROOT.glob("handlers/*.py"), *ROOT.glob("bot/**/*.py")]:
+        used.update(KEY_USE.findall(path.read_text(encoding="utf-8")))
+    assert len(used) > 40
+    for key in used:
+        if "{" in key:
+            prefix = key.split("{")[0]
+            assert any(k.startswith(prefix) for k in catalog.messages["vi"]), key
+        else:
+            assert catalog.has(key), key
+
+
+def test_invalid_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TIPLINE_WEB_PORT", "70000")
+    with pytest.raises(ConfigError, match="TIPLINE_WEB_PORT"):
+        load_settings(_env_file=None)
+    monkeypatch.setenv("TIPLINE_WEB_PORT", "0")
+    monkeypatch.setenv("TIPLINE_TIP_CATEGORIES", "drugs, fraud ,other")
+    assert load_settings(_env_file=None).tip_categories == ("drugs", "fraud", "other")
+
+
+def test_cli_reports_bad_config_in_one_line(tmp_path: Path) -> None:
+    env = {**os.environ, "TIPLINE_DATA_DIR": str(tmp_path), "TIPLINE_LOG_LEVEL": "LOUD"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "TIPLINE_LOG_LEVEL" in result.stderr
+
+
+def test_cli_db_upgrade(tmp_path: Path) -> None:
+    env = {**os.environ, "TIPLINE_DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "tipline.sqlite3").exists()
+
+
+async def test_migrations_match_the_models(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.sqlite3'}")
+    await upgrade(engine)
+
+    def diff(connection: Connection) -> list[object]:
+        return list(compare_metadata(MigrationContext.configure(connection), Base.metadata))
+
+    async with engine.connect() as connection:
+        assert await connection.run_sync(diff) == []
+        mode = (await connection.exec_driver_sql("PRAGMA journal_mode")).scalar()
+        fks = (await connection.exec_driver_sql("PRAGMA foreign_keys")).scalar()
+    await engine.dispose()
+    assert mode == "wal" and fks == 1
+
+
+def test_images_lose_exif_and_gps(tmp_path: Path) -> None:
+    image = Image.new("RGB", (16, 16), "blue")
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"  # Make
+    exif[0x8825] = {1: "N", 2: (21.0, 1.0, 30.0)}  # GPS IFD
+    raw = io.BytesIO()
+    image.save(raw, format="JPEG", exif=exif)
+    assert b"SecretCam" in raw.getvalue()
+    store = FileStore(tmp_path)
+    ref = store.save_image(raw.getvalue())
+    assert ref is not None
+    path = store.path(ref)
+    assert path is not None
+    stored = path.read_bytes()
+    assert b"SecretCam" not in stored and b"Exif" not in stored
+    with Image.open(path) as reopened:
+        assert not reopened.getexif()
+    assert store.save_image(b"not an image") is None
+    assert store.path("stored:../../etc/passwd") is None
+
+
+def test_vault_round_trip_and_tamper() -> None:
+    vault = Vault(b"0123456789abcdef0123456789abcdef")
+    token = vault.encrypt("telegram:777000111")
+    assert "777000111" not in token
+    assert vault.decrypt(token) == "telegram:777000111"
+    assert vault.decrypt(token[:-4] + "AAAA") is None
+    assert vault.keyed_hash("x") != Vault(b"another-key-0123456789abcdefghij").keyed_hash("x")
+
+
+def test_split_text_respects_limit_and_keeps_everything() -> None:
+    text = ("word " * 3000).strip()
+    parts = split_text(text, 4096)
+    assert all(len(p) <= 4096 for p in parts)
+    assert " ".join(parts).split() == text.split()
+    assert split_text("short", 4096) == ["short"]
+    unbroken = "x" * 9000
+    assert "".join(split_text(unbroken, 4096)) == unbroken
