@@ -152,9 +152,14 @@ async def wait_for_bot_text(page: Any, needle: str, timeout_ms: int = UI_TIMEOUT
     return str(await bubble.inner_text())
 
 
+def live_button(page: Any, label: str) -> Any:
+    """The newest enabled reply button whose label contains this text."""
+    return page.locator(".choices button:not([disabled])", has_text=label).last
+
+
 async def press(page: Any, label: str) -> None:
-    """Press the live (enabled) reply button with this exact label."""
-    button = page.locator(".choices button:not([disabled])", has_text=label).last
+    """Press the live (enabled) reply button with this label."""
+    button = live_button(page, label)
     await button.wait_for(state="visible", timeout=UI_TIMEOUT_MS)
     await button.click()
 
@@ -243,9 +248,9 @@ async def test_whole_tip_in_browser(server: Server, browser: Any, tmp_path: Path
 
         # A reload resumes the same anonymous conversation: the page works and shows the menu.
         await page.reload()
-        await page.locator(".choices button:not([disabled])", has_text="🚨 Gửi tin báo").last.wait_for(
-            timeout=UI_TIMEOUT_MS
-        )
+        await page.locator(
+            ".choices button:not([disabled])", has_text="🚨 Gửi tin báo"
+        ).last.wait_for(timeout=UI_TIMEOUT_MS)
         assert await page.get_attribute("html", "lang") == "vi"
         assert code not in await page.locator("#messages").inner_text()
 
@@ -260,12 +265,33 @@ async def test_whole_tip_in_browser(server: Server, browser: Any, tmp_path: Path
         assert await page.inner_text("#send") == "Send"
         assert await page.inner_text("#title") == "Police tip line"
         assert await page.title() == "Police tip line"
-        await page.locator(".choices button:not([disabled])", has_text="🚨 Send a tip").last.wait_for(
-            timeout=UI_TIMEOUT_MS
-        )
+        await page.locator(
+            ".choices button:not([disabled])", has_text="🚨 Send a tip"
+        ).last.wait_for(timeout=UI_TIMEOUT_MS)
         await page.screenshot(path=str(tmp_path / "english.png"))
         assert (tmp_path / "english.png").stat().st_size > 0
         assert not page_errors, page_errors
+
+        # With the connection down, the error is shown and the typed text is kept.
+        async def cut(route: Any) -> None:
+            await route.abort()
+
+        await page.route("**/api/event", cut)
+        await page.fill("#text", "Text that must not be lost")
+        await page.click("#send")
+        await page.locator(".msg.system", has_text="Connection problem").last.wait_for(
+            timeout=UI_TIMEOUT_MS
+        )
+        await wait_idle(page)
+        assert await page.input_value("#text") == "Text that must not be lost"
+        assert await page.locator(".msg.user", has_text="must not be lost").count() == 0
+        await page.unroute("**/api/event", cut)
+    except BaseException:
+        # Shown by pytest on failure: what the page and the server said.
+        print("--- page messages ---\n" + await page.locator("#messages").inner_text())
+        await page.screenshot(path=str(tmp_path / "failure.png"))
+        print(f"--- screenshot: {tmp_path / 'failure.png'}\n--- server log ---\n{server.log}")
+        raise
     finally:
         await context.close()
 

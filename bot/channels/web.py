@@ -60,12 +60,14 @@ class WebChannel:
         address = self._address(request)
         body = await request.read()
         if len(body) > MAX_TEXT_BYTES:
-            return web.json_response({"error": "too large"}, status=413)
+            # Far above any step's limit: let the core refuse it like any over-long text.
+            event = InboundEvent(channel=CHANNEL, address=address, text="x" * (MAX_TEXT_BYTES + 1))
+            return await self._answer(request, address, event, status=413)
         try:
             payload = await request.json()
         except ValueError:
             payload = None
-        event = self._event(address, payload)
+        event = self._event(address, payload, _language(request))
         return await self._answer(request, address, event)
 
     async def post_upload(self, request: web.Request) -> web.Response:
@@ -100,19 +102,20 @@ class WebChannel:
         event = InboundEvent(channel=CHANNEL, address=address, attachments=(attachment,))
         return await self._answer(request, address, event)
 
-    def _event(self, address: str, payload: Any) -> InboundEvent:
+    def _event(self, address: str, payload: Any, language: str | None) -> InboundEvent:
         """Turn a JSON body into an event; anything malformed becomes an 'unsupported' event."""
+        base: dict[str, Any] = {"channel": CHANNEL, "address": address, "language_hint": language}
         if isinstance(payload, dict):
             if isinstance(payload.get("text"), str):
-                return InboundEvent(channel=CHANNEL, address=address, text=payload["text"])
+                return InboundEvent(text=payload["text"], **base)
             if isinstance(payload.get("button"), str):
-                return InboundEvent(channel=CHANNEL, address=address, button=payload["button"][:64])
+                return InboundEvent(button=payload["button"][:64], **base)
             if payload.get("resume") is True:
-                return InboundEvent(channel=CHANNEL, address=address, resume=True)
+                return InboundEvent(resume=True, **base)
             location = _location(payload.get("location"))
             if location is not None:
-                return InboundEvent(channel=CHANNEL, address=address, location=location)
-        return InboundEvent(channel=CHANNEL, address=address, unsupported="malformed")
+                return InboundEvent(location=location, **base)
+        return InboundEvent(unsupported="malformed", **base)
 
     async def _answer(
         self, request: web.Request, address: str, event: InboundEvent, status: int = 200
@@ -125,7 +128,7 @@ class WebChannel:
                 "buttons": [],
                 "request_location": None,
             }
-            body["replies"] = [notice]
+            body["replies"], body["notice"] = [notice], None
         result = web.json_response(body, status=429 if response.flooded else status)
         result.headers["Cache-Control"] = "no-store"
         self._ensure_cookie(request, result, address)
@@ -168,6 +171,12 @@ class WebChannel:
                 path="/",
                 secure=request.secure,
             )
+
+
+def _language(request: web.Request) -> str | None:
+    """The browser's first preferred language, as a hint for a new visitor."""
+    header = request.headers.get("Accept-Language", "")
+    return header.split(",")[0].split(";")[0].strip().lower() or None
 
 
 def _location(value: Any) -> Location | None:

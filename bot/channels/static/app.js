@@ -41,13 +41,38 @@
 
   // ---------- rendering ----------
 
+  // Whether the list is scrolled to its end; if so it stays there when it is resized
+  // (the textarea grows, the on-screen keyboard opens).
+  var stickToEnd = true;
+
   function scrollToEnd() {
-    var last = messages.lastElementChild;
-    if (last && last.scrollIntoView) {
-      last.scrollIntoView({ block: "end", inline: "nearest" });
-    }
     messages.scrollTop = messages.scrollHeight;
+    stickToEnd = true;
   }
+
+  /* Scroll to the newest message, but never past the top of `first`, so a long
+   * answer is read from its beginning. */
+  function revealFrom(first) {
+    var end = messages.scrollHeight - messages.clientHeight;
+    var top = first ? first.offsetTop - 8 : end;
+    messages.scrollTop = Math.max(0, Math.min(end, top));
+    stickToEnd = messages.scrollTop >= end - 2;
+  }
+
+  messages.addEventListener(
+    "scroll",
+    function () {
+      stickToEnd = messages.scrollHeight - messages.scrollTop - messages.clientHeight < 48;
+    },
+    { passive: true }
+  );
+  if (typeof ResizeObserver === "function") {
+    new ResizeObserver(function () {
+      if (stickToEnd) messages.scrollTop = messages.scrollHeight;
+    }).observe(messages);
+  }
+
+  var holdScroll = false;
 
   function append(node) {
     if (typingEl && typingEl.parentNode === messages) {
@@ -55,7 +80,7 @@
     } else {
       messages.appendChild(node);
     }
-    scrollToEnd();
+    if (!holdScroll) scrollToEnd();
     return node;
   }
 
@@ -86,6 +111,30 @@
       el.appendChild(btn);
     }
     return append(el);
+  }
+
+  var SVG_NS = "http://www.w3.org/2000/svg";
+
+  function clipIcon() {
+    var svg = document.createElementNS(SVG_NS, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("width", "18");
+    svg.setAttribute("height", "18");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    svg.setAttribute("class", "clip");
+    var path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute(
+      "d",
+      "M16.5 6.5v10.1a4.5 4.5 0 0 1-9 0V5.8a3 3 0 0 1 6 0v9.9a1.5 1.5 0 0 1-3 0V6.5"
+    );
+    path.setAttribute("fill", "none");
+    path.setAttribute("stroke", "currentColor");
+    path.setAttribute("stroke-width", "2");
+    path.setAttribute("stroke-linecap", "round");
+    path.setAttribute("stroke-linejoin", "round");
+    svg.appendChild(path);
+    return svg;
   }
 
   function removeNode(node) {
@@ -160,7 +209,7 @@
       ensureChoices().appendChild(locRow);
       newButtons.push(locBtn);
     }
-    append(turn);
+    return append(turn);
   }
 
   function applyStrings(data) {
@@ -191,21 +240,28 @@
     applyStrings(data);
     var replies = (data && Array.isArray(data.replies) && data.replies) || [];
     var newButtons = [];
-    if (data && data.notice) addSystem(data.notice);
-    if (replies.length) {
-      // Render first, then retire: the new buttons become the only live ones.
-      var before = messages.querySelectorAll(".choices button");
-      replies.forEach(function (reply) {
-        renderReply(reply, newButtons);
+    var first = null;
+    // Render first, then retire: the new buttons become the only live ones.
+    var before = messages.querySelectorAll(".choices button");
+    holdScroll = true;
+    try {
+      var notice = data && data.notice;
+      var repeated = replies.some(function (reply) {
+        return reply && reply.text === notice;
       });
-      if (newButtons.length) {
-        for (var i = 0; i < before.length; i++) before[i].disabled = true;
-        liveButtons = newButtons;
-      } else {
-        newButtons.forEach(function (b) {
-          b.disabled = true;
-        });
-      }
+      // A notice that is also a reply (e.g. "slow down") is shown once, as the reply.
+      if (notice && !repeated) first = addSystem(notice);
+      replies.forEach(function (reply) {
+        var turn = renderReply(reply, newButtons);
+        if (!first) first = turn;
+      });
+    } finally {
+      holdScroll = false;
+    }
+    if (first) revealFrom(first);
+    if (newButtons.length) {
+      for (var i = 0; i < before.length; i++) before[i].disabled = true;
+      liveButtons = newButtons;
     }
     return newButtons.length > 0;
   }
@@ -419,8 +475,9 @@
     function next() {
       if (index >= list.length) return Promise.resolve();
       var file = list[index++];
-      var mine = addUser("📎 " + file.name);
+      var mine = addUser(file.name);
       mine.classList.add("file");
+      mine.insertBefore(clipIcon(), mine.firstChild);
       return run(
         function () {
           var form = new FormData();
