@@ -138,7 +138,7 @@ async def prompt(ctx: Context) -> None:
     elif step is Step.WHEN:
         rows = [
             [(ctx.t("when.now"), "when:now"), (ctx.t("when.today"), "when:today")],
-            [(ctx.t("when.earlier"), "when:earlier"), (ctx.t("button.skip"), "when:unknown")],
+            [(ctx.t("when.earlier"), "when:earlier"), (ctx.t("when.unknown"), "when:unknown")],
         ]
         ctx.ask(ctx.t("tip.ask_when"), _with_cancel(ctx, rows))
     elif step is Step.CONTACT:

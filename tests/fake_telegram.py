@@ -299,6 +299,10 @@ def _byte_offset(text: str, index: int) -> int:
     return len(text[:index].encode())
 
 
+def _sorted_entities(entities: list[JSONDict]) -> list[JSONDict]:
+    return sorted(entities, key=lambda entity: (entity["offset"], -entity["length"]))
+
+
 def _parse_html(text: str) -> tuple[str, list[JSONDict]]:
     out: list[str] = []
     pos = 0
@@ -331,15 +335,25 @@ def _parse_html(text: str) -> tuple[str, list[JSONDict]]:
                         f'Unmatched end tag at byte offset {offset}, expected "</{open_name}>", '
                         f'found "</{name}>"'
                     )
+                entity = {
+                    "type": _HTML_TAGS[name],
+                    "offset": start,
+                    "length": pos - start,
+                    **open_extra,
+                }
+                inner_code = entities[-1] if entities else None
+                if (
+                    name == "pre"
+                    and inner_code is not None
+                    and inner_code["type"] == "code"
+                    and (inner_code["offset"], inner_code["length"]) == (start, pos - start)
+                ):
+                    # Telegram folds <pre><code class="language-x"> into one pre entity.
+                    entities.pop()
+                    if "language" in inner_code:
+                        entity["language"] = inner_code["language"]
                 if pos > start:
-                    entities.append(
-                        {
-                            "type": _HTML_TAGS[name],
-                            "offset": start,
-                            "length": pos - start,
-                            **open_extra,
-                        }
-                    )
+                    entities.append(entity)
             else:
                 name, _, attr_text = inner.rstrip("/").partition(" ")
                 name = name.strip().lower()
@@ -372,7 +386,7 @@ def _parse_html(text: str) -> tuple[str, list[JSONDict]]:
         i += 1
     if stack:
         raise _EntityParseError(f'Can\'t find end tag corresponding to start tag "{stack[-1][0]}"')
-    return "".join(out), entities
+    return "".join(out), _sorted_entities(entities)
 
 
 _MDV2_RESERVED = frozenset("_*[]()~`>#+-=|{}.!")
@@ -510,7 +524,7 @@ def _parse_markdown_v2(text: str) -> tuple[str, list[JSONDict]]:
         marker, _, offset, _ = stack[-1]
         name = _MDV2_NAMES[_MDV2_ENTITY[marker]]
         raise _EntityParseError(f"Can't find end of {name} entity at byte offset {offset}")
-    return "".join(out), entities
+    return "".join(out), _sorted_entities(entities)
 
 
 def _parse_markdown(text: str) -> tuple[str, list[JSONDict]]:
@@ -937,12 +951,15 @@ class FakeTelegramServer:
     def register_file(
         self,
         file_id: str,
-        data: bytes,
+        data: bytes | None,
         *,
         file_name: str | None = None,
         mime_type: str | None = None,
     ) -> None:
-        """Make file_id resolvable via getFile and downloadable with these bytes."""
+        """Make file_id resolvable via getFile and downloadable with these bytes.
+
+        data=None registers metadata only; downloads then serve placeholder bytes.
+        """
         self._store_file(file_id, data, file_name=file_name, mime_type=mime_type)
 
     def register_method(self, name: str, handler: Handler) -> None:
@@ -1140,15 +1157,26 @@ class FakeTelegramServer:
             target = _chat_key(params.get("chat_id"))
             if target in self.blocked_chats and not method.startswith("get"):
                 raise ApiError(403, _DEFAULT_DESCRIPTIONS[403])
-            result = handler(bot, params)
-            if inspect.isawaitable(result):
-                result = await result
+            result = await self._call_handler(handler, bot, params)
         except ApiError as exc:
             body = exc.body()
             self._record(token, method, params, chat_key, ok=False, result=None, error=body)
             return web.json_response(body, status=exc.error_code)
         self._record(token, method, params, chat_key, ok=True, result=result, error=None)
         return web.json_response({"ok": True, "result": result})
+
+    @staticmethod
+    async def _call_handler(handler: Handler, bot: BotState, params: JSONDict) -> Any:
+        try:
+            result = handler(bot, params)
+            if inspect.isawaitable(result):
+                result = await result
+        except ApiError:
+            raise
+        except Exception as exc:
+            # Surface fake-server bugs and malformed params as recorded API errors.
+            raise ApiError(500, f"Internal Server Error: fake handler failed: {exc!r}") from exc
+        return result
 
     async def _handle_download(self, request: web.Request) -> web.StreamResponse:
         stored = self._files_by_path.get(request.match_info["file_path"])

@@ -66,6 +66,7 @@ def test_cli_reports_bad_config_in_one_line(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", "run"],
         env=env,
+        check=False,
         capture_output=True,
         text=True,
         timeout=60,
@@ -81,6 +82,7 @@ def test_cli_db_upgrade(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", "db", "upgrade"],
         env=env,
+        check=False,
         capture_output=True,
         text=True,
         timeout=60,

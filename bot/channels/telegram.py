@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -31,6 +32,8 @@ from bot.i18n import Catalog
 from handlers.dispatcher import Dispatcher
 from handlers.types import Attachment, AttachmentKind, InboundEvent, Location, Reply, Response
 
+# Opt in to PTB's timedelta retry_after now (its default changes in the next major version).
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
