@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import os
 import re
+import signal
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -283,3 +287,38 @@ async def test_webhook_checks_the_secret(tmp_path: Path, server: FakeTelegramSer
             assert server.calls_of("setWebhook")[0]["params"]["secret_token"] == secret
         finally:
             await runner.cleanup()
+
+
+async def test_tipline_run_serves_telegram_and_stops_on_sigterm(
+    tmp_path: Path, server: FakeTelegramServer
+) -> None:
+    env = {
+        **os.environ,
+        "TIPLINE_DATA_DIR": str(tmp_path),
+        "TIPLINE_TELEGRAM_TOKEN": TOKEN,
+        "TIPLINE_TELEGRAM_API_URL": server.base_url,
+        "TIPLINE_WEB_PORT": "0",
+    }
+    env.pop("TIPLINE_SECRET_KEY", None)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "run",
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        await server.wait_for_call("getUpdates", max_wait=30)
+        user = citizen(server, 901234567)
+        await user.send("/start")
+        assert "113" in (user.last_text() or "")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=15)
+    assert process.returncode == 0, stderr.decode()
+    log = stderr.decode()
+    assert "generated a key" in log and (tmp_path / "secret.key").exists()
+    assert "901234567" not in log
