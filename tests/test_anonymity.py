@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot.app import Core
 from bot.logs import setup_logging
 from storage.models import TipOwner
 from tests.fake_telegram import FakeTelegramServer
@@ -59,47 +60,52 @@ def integer_columns_holding(db: Path, value: int) -> list[str]:
         for table in tables:
             for column in connection.execute(f'PRAGMA table_info("{table}")'):
                 name = column[1]
-                query = f'SELECT 1 FROM "{table}" WHERE "{name}" = ? LIMIT 1'  # noqa: S608
+                query = f'SELECT 1 FROM "{table}" WHERE "{name}" = ? LIMIT 1'
                 if connection.execute(query, (value,)).fetchone():
                     hits.append(f"{table}.{name}")
     return hits
+
+
+async def tip_as_known_citizen(server: FakeTelegramServer, core: Core) -> None:
+    """Send a contact card, cancel, then a whole tip with a photo, and check /mytips."""
+    user = TelegramUser(
+        server,
+        TOKEN,
+        USER_ID,
+        first_name=FIRST_NAME,
+        username=USERNAME,
+        language_code="vi",
+    )
+    user.user["last_name"] = LAST_NAME
+    await user.send("/start")
+    await user.press("🚨 Gửi tin báo")
+    contact = server.message_update(user.user, user.chat_id)
+    contact["message"]["contact"] = {
+        "phone_number": PHONE,
+        "first_name": FIRST_NAME,
+        "user_id": USER_ID,
+    }
+    replies = await user.send_update(contact)
+    assert "không dùng được" in "\n".join(TelegramUser.texts(replies))
+    await user.send("/cancel")
+    code = await walk_tip_vi(user, photo=jpeg_with_gps())
+    await user.send("/mytips")
+    assert code in "\n".join(TelegramUser.texts(user.history()[-3:]))
+    async with core.dispatcher.services.sessions() as session:
+        owner = await session.scalar(select(TipOwner))
+    assert owner is not None and owner.reply_address_enc is not None
+    vault = core.dispatcher.services.vault
+    assert vault.decrypt(owner.reply_address_enc) == f"telegram:{USER_ID}"
+    logging.getLogger("tipline.test").info("citizen %s wrote", USER_ID)
 
 
 async def test_no_trace_of_the_tipster(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     setup_logging("DEBUG")
     data_dir = tmp_path / "data"
     try:
-        async with FakeTelegramServer() as server:
-            async with running_bot(data_dir, server) as (core, _channel):
-                user = TelegramUser(
-                    server,
-                    TOKEN,
-                    USER_ID,
-                    first_name=FIRST_NAME,
-                    username=USERNAME,
-                    language_code="vi",
-                )
-                user.user["last_name"] = LAST_NAME
-                await user.send("/start")
-                await user.press("🚨 Gửi tin báo")
-                contact = server.message_update(user.user, user.chat_id)
-                contact["message"]["contact"] = {
-                    "phone_number": PHONE,
-                    "first_name": FIRST_NAME,
-                    "user_id": USER_ID,
-                }
-                replies = await user.send_update(contact)
-                assert "không dùng được" in "\n".join(TelegramUser.texts(replies))
-                await user.send("/cancel")
-                code = await walk_tip_vi(user, photo=jpeg_with_gps())
-                await user.send("/mytips")
-                assert code in "\n".join(TelegramUser.texts(user.history()[-3:]))
-                async with core.dispatcher.services.sessions() as session:
-                    owner = await session.scalar(select(TipOwner))
-                assert owner is not None and owner.reply_address_enc is not None
-                vault = core.dispatcher.services.vault
-                assert vault.decrypt(owner.reply_address_enc) == f"telegram:{USER_ID}"
-                logging.getLogger("tipline.test").info("citizen %s wrote", USER_ID)
+        async with FakeTelegramServer() as server, running_bot(data_dir, server) as bot:
+            core, _channel = bot
+            await tip_as_known_citizen(server, core)
     finally:
         logging.getLogger().handlers.clear()
     logs = capfd.readouterr().err
