@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from aiohttp import web
+from sqlalchemy.exc import ArgumentError, InterfaceError, InvalidRequestError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram.error import InvalidToken, NetworkError
 
 from bot.channels.telegram import TelegramChannel
 from bot.channels.web import WebChannel
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.i18n import Catalog
 from bot.secret import load_secret
 from handlers.context import Limits, Services
@@ -53,10 +55,12 @@ class Core:
 
 async def build_core(settings: Settings) -> Core:
     """Open the database (migrated), the key, the catalogs and the dispatcher."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"invalid TIPLINE_DATA_DIR: cannot create it ({exc.strerror})") from None
     vault = Vault(load_secret(settings))
-    engine = create_engine(settings.resolved_database_url)
-    await upgrade(engine)
+    engine = await open_database(settings.resolved_database_url)
     catalog = Catalog()
     limits = Limits(
         conversation_timeout=timedelta(minutes=settings.conversation_timeout_minutes),
@@ -74,6 +78,21 @@ async def build_core(settings: Settings) -> Core:
         limits=limits,
     )
     return Core(settings, engine, catalog, Dispatcher(services))
+
+
+async def open_database(url: str) -> AsyncEngine:
+    """A migrated engine; a bad URL or an unreachable database is one clear line."""
+    try:
+        engine = create_engine(url)
+    except (ArgumentError, InvalidRequestError, ImportError) as exc:
+        raise ConfigError(f"invalid TIPLINE_DATABASE_URL: {exc}") from None
+    try:
+        await upgrade(engine)
+    except (OperationalError, InterfaceError, OSError) as exc:
+        await engine.dispose()
+        reason = type(getattr(exc, "orig", None) or exc).__name__
+        raise ConfigError(f"cannot open the database (TIPLINE_DATABASE_URL): {reason}") from None
+    return engine
 
 
 async def maintain(core: Core) -> None:
@@ -104,11 +123,30 @@ async def start_web(core: Core, telegram: TelegramChannel | None) -> web.AppRunn
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, settings.web_host, settings.web_port)
-    await site.start()
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        where = f"{settings.web_host}:{settings.web_port}"
+        raise ConfigError(
+            f"invalid TIPLINE_WEB_HOST/TIPLINE_WEB_PORT: cannot listen on {where} ({exc.strerror})"
+        ) from None
     for address in runner.addresses:
         host, port = address[0], address[1]
         log.info("web chat listening on http://%s:%d/", host, port)
     return runner
+
+
+async def start_telegram(telegram: TelegramChannel) -> None:
+    """Start Telegram; a refused token or an unreachable API is one clear line."""
+    try:
+        await telegram.start()
+    except InvalidToken:
+        raise ConfigError("invalid TIPLINE_TELEGRAM_TOKEN: Telegram refused it") from None
+    except NetworkError as exc:
+        raise ConfigError(
+            f"cannot reach Telegram at TIPLINE_TELEGRAM_API_URL ({type(exc).__name__})"
+        ) from None
 
 
 async def run(settings: Settings) -> None:
@@ -126,14 +164,15 @@ async def run(settings: Settings) -> None:
         if settings.web_enabled or (telegram is not None and telegram.webhook_mode):
             runner = await start_web(core, telegram)
         if telegram is not None:
-            await telegram.start()
+            await start_telegram(telegram)
         core.tasks.append(asyncio.create_task(maintain(core)))
         log.info("tipline running")
         await stop.wait()
         log.info("shutting down")
     finally:
         if telegram is not None:
-            await telegram.stop()
+            with contextlib.suppress(Exception):  # it may have failed half-way through start
+                await telegram.stop()
         if runner is not None:
             await runner.cleanup()
         await core.close()

@@ -21,7 +21,10 @@ def load_secret(settings: Settings) -> bytes:
         return settings.secret_key.encode()
     path = settings.data_dir / KEY_FILE
     if path.exists():
-        return path.read_text(encoding="ascii").strip().encode()
+        key = path.read_text(encoding="ascii", errors="replace").strip()
+        if len(key) < MIN_LENGTH:
+            raise ConfigError(f"invalid TIPLINE_SECRET_KEY: the key file {path} is damaged")
+        return key.encode()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
