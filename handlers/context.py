@@ -68,12 +68,15 @@ class Context:
         event: InboundEvent,
         *,
         is_new: bool = False,
+        stored_files: dict[int, str] | None = None,
     ) -> None:
         self.services = services
         self.session = session
         self.chat = chat
         self.event = event
         self.is_new = is_new
+        self.stored_files = stored_files or {}
+        self.kept_files: set[str] = set()
         self.response = Response()
         self.now: datetime = utcnow()
 
@@ -120,6 +123,13 @@ class Context:
         self.response.replies.append(
             Reply(text=text, buttons=tuple(button_rows), request_location=location_label)
         )
+
+    def keep_stored_file(self, index: int) -> str | None:
+        """The stored copy of the event's index-th file, kept; None if it was not stored."""
+        ref = self.stored_files.get(index)
+        if ref is not None:
+            self.kept_files.add(ref)
+        return ref
 
     def notice(self, text: str) -> None:
         """A short pop-up answer to a pressed button."""

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from handlers import menu, mytips, tip
 from handlers.context import Context, Services
 from handlers.flow import FlowSpec
-from handlers.types import TOKEN_SEPARATOR, InboundEvent, Reply, Response
+from handlers.types import TOKEN_SEPARATOR, AttachmentKind, InboundEvent, Reply, Response
 from storage.models import utcnow
 from storage.repositories import chats
 
@@ -107,15 +107,51 @@ class Dispatcher:
         if not allowed:
             return self._flood_response(key, warn)
         async with self.locks.hold(key):
-            async with self.services.sessions() as session, session.begin():
-                language = "en" if (event.language_hint or "").startswith("en") else "vi"
-                chat, is_new = await chats.get_or_create(session, key, event.channel, language)
-                ctx = Context(self.services, session, chat, event, is_new=is_new)
-                await self._route(ctx)
-                chat.updated_at = ctx.now
+            # Downloads and re-encoding happen before the transaction, never while holding it.
+            stored = await self._store_files(event)
+            kept: set[str] = set()
+            try:
+                async with self.services.sessions() as session, session.begin():
+                    language = "en" if (event.language_hint or "").startswith("en") else "vi"
+                    chat, is_new = await chats.get_or_create(session, key, event.channel, language)
+                    ctx = Context(
+                        self.services, session, chat, event, is_new=is_new, stored_files=stored
+                    )
+                    await self._route(ctx)
+                    chat.updated_at = ctx.now
+                kept = ctx.kept_files
+            finally:
+                for ref in set(stored.values()) - kept:
+                    self.services.files.delete(ref)
             self._remember_language(key, chat.language)
             ctx.response.language = chat.language
             return ctx.response
+
+    async def _store_files(self, event: InboundEvent) -> dict[int, str]:
+        """Fetch and store the event's files that can be kept as files: images stripped."""
+        stored: dict[int, str] = {}
+        files = self.services.files
+        limit = self.services.limits.max_attachment_bytes
+        for index, attachment in enumerate(event.attachments):
+            is_image = attachment.kind is AttachmentKind.PHOTO or (
+                (attachment.mime_type or "").startswith("image/")
+            )
+            if attachment.fetch is None or (attachment.size or 0) > limit:
+                continue
+            if not is_image and attachment.platform_ref:
+                continue  # a platform reference is enough; no need to copy the bytes
+            try:
+                data = await attachment.fetch()
+            except Exception:  # the platform may refuse a download; the reference remains
+                log.warning("attachment download failed")
+                continue
+            if len(data) > limit:
+                continue
+            save = files.save_image if is_image else files.save
+            ref = await asyncio.to_thread(save, data)
+            if ref is not None:
+                stored[index] = ref
+        return stored
 
     def _flood_response(self, key: str, warn: bool) -> Response:
         """Answer a flood once per window; a pressed button always gets its pop-up."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import secrets
 from datetime import timedelta
 from enum import StrEnum
@@ -11,12 +10,9 @@ from typing import Any
 from handlers.context import MAX_ATTACHMENTS, Context
 from handlers.flow import FlowSpec
 from handlers.menu import show_menu
-from handlers.types import Attachment, AttachmentKind
 from storage.files import FileStore
 from storage.models import Tip
 from storage.repositories import tips
-
-log = logging.getLogger(__name__)
 
 NAME = "tip"
 PLACE_MIN, PLACE_MAX = 2, 500
@@ -286,7 +282,7 @@ async def receive_attachments(ctx: Context, action: str | None) -> bool:
     if not event.attachments:
         return _wrong_kind(ctx, "wants.files")
     saved: list[dict[str, Any]] = list(ctx.draft.get("attachments", []))
-    for attachment in event.attachments:
+    for index, attachment in enumerate(event.attachments):
         if len(saved) >= MAX_ATTACHMENTS:
             ctx.say(ctx.t("tip.attachments_full", max=MAX_ATTACHMENTS))
             break
@@ -294,42 +290,20 @@ async def receive_attachments(ctx: Context, action: str | None) -> bool:
             mb = ctx.limits.max_attachment_bytes // (1024 * 1024)
             ctx.say(ctx.t("tip.attachment_too_big", max_mb=mb))
             continue
-        stored = await _store(ctx, attachment)
-        if stored is None:
+        ref = ctx.keep_stored_file(index) or attachment.platform_ref
+        if not ref:
             ctx.say(ctx.t("tip.attachment_failed"))
             continue
-        saved.append(stored)
+        saved.append(
+            {
+                "kind": str(attachment.kind),
+                "ref": ref,
+                "mime": attachment.mime_type,
+                "size": attachment.size,
+            }
+        )
     ctx.update_draft(attachments=saved)
     return True
-
-
-async def _store(ctx: Context, attachment: Attachment) -> dict[str, Any] | None:
-    """Keep a file: images are fetched and stored stripped of metadata, others by reference."""
-    files = ctx.services.files
-    is_image = attachment.kind is AttachmentKind.PHOTO or (
-        (attachment.mime_type or "").startswith("image/")
-    )
-    ref: str | None = None
-    if attachment.fetch is not None and (is_image or not attachment.platform_ref):
-        try:
-            data = await attachment.fetch()
-        except Exception:  # the platform may refuse a download; keep the reference instead
-            log.warning("attachment download failed", exc_info=False)
-            data = None
-        if data is not None and len(data) > ctx.limits.max_attachment_bytes:
-            data = None
-        if data is not None:
-            ref = files.save_image(data) if is_image else files.save(data)
-    if ref is None and attachment.platform_ref:
-        ref = attachment.platform_ref
-    if ref is None:
-        return None
-    return {
-        "kind": str(attachment.kind),
-        "ref": ref,
-        "mime": attachment.mime_type,
-        "size": attachment.size,
-    }
 
 
 async def receive_when(ctx: Context, action: str | None) -> bool:

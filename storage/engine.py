@@ -20,7 +20,15 @@ def create_engine(url: str) -> AsyncEngine:
     """Create the engine; SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE."""
     if make_url(url).get_backend_name() != "sqlite":
         return create_async_engine(url, pool_pre_ping=True)
-    engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    # SQLite has one writer: one pooled connection queues writers in asyncio instead of
+    # letting them spin in SQLite's busy handler. Other processes still wait on busy_timeout.
+    engine = create_async_engine(
+        url,
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=60,
+    )
     _tune_sqlite(engine)
     return engine
 
