@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from bot.app import Core, build_core
 from bot.config import Settings
@@ -26,12 +31,38 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
 
 
-@pytest.fixture
-async def core(tmp_path: Path) -> AsyncIterator[Core]:
-    """A core on a fresh SQLite file."""
-    built = await build_core(make_settings(tmp_path, flood_messages=10_000))
-    yield built
-    await built.close()
+POSTGRES_URL = os.environ.get("TIPLINE_TEST_POSTGRES_URL", "")
+
+
+@asynccontextmanager
+async def fresh_postgres_database() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database for one test, dropped afterwards."""
+    if not POSTGRES_URL:
+        if os.environ.get("CI"):
+            pytest.fail("TIPLINE_TEST_POSTGRES_URL is not set (scripts/test starts PostgreSQL)")
+        pytest.skip("PostgreSQL not available: set TIPLINE_TEST_POSTGRES_URL or run scripts/test")
+    name = f"tipline_test_{secrets.token_hex(6)}"
+    admin = create_async_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as connection:
+            await connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def core(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Core]:
+    """A core on a fresh database: a SQLite file, and PostgreSQL when available."""
+    async with AsyncExitStack() as stack:
+        url = ""
+        if request.param == "postgresql":
+            url = await stack.enter_async_context(fresh_postgres_database())
+        built = await build_core(make_settings(tmp_path, flood_messages=10_000, database_url=url))
+        stack.push_async_callback(built.close)
+        yield built
 
 
 @pytest.fixture
