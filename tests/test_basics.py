@@ -161,3 +161,20 @@ def test_split_text_respects_limit_and_keeps_everything() -> None:
     assert split_text("short", 4096) == ["short"]
     unbroken = "x" * 9000
     assert "".join(split_text(unbroken, 4096)) == unbroken
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    data = tmp_path / "from-dotenv"
+    (tmp_path / ".env").write_text(f"TIPLINE_DATA_DIR={data}\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TIPLINE_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (data / "tipline.sqlite3").exists()

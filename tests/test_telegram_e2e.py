@@ -322,3 +322,23 @@ async def test_tipline_run_serves_telegram_and_stops_on_sigterm(
     log = stderr.decode()
     assert "generated a key" in log and (tmp_path / "secret.key").exists()
     assert "901234567" not in log
+
+
+async def test_long_review_is_split_not_cut(bot: Core, server: FakeTelegramServer) -> None:
+    user = citizen(server, 902345678)
+    description = ("Mô tả chi tiết sự việc. " * 200)[:4000]
+    await user.send("/tip")
+    await user.press("Khác")
+    await user.send("Bãi đất trống cạnh trường tiểu học")
+    await user.send(description)
+    await user.press("Bỏ qua ➡")
+    await user.press("Không rõ")
+    replies = await user.press("🕶 Giữ ẩn danh")
+    sent = [r for r in replies if r["method"] == "sendMessage"]
+    assert len(sent) >= 2
+    assert all(len(r["params"]["text"]) <= 4096 for r in sent)
+    joined = " ".join(r["params"]["text"] for r in sent)
+    assert " ".join(description.split()) in " ".join(joined.split())
+    assert "✅ Gửi tin báo" in user.keyboard_labels()
+    replies = await user.press("✅ Gửi tin báo")
+    assert CODE_RE.search("\n".join(TelegramUser.texts(replies)))
