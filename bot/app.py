@@ -11,7 +11,7 @@ from datetime import timedelta
 
 from aiohttp import web
 from sqlalchemy.exc import ArgumentError, InterfaceError, InvalidRequestError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram.error import InvalidToken, NetworkError
 
 from bot.channels.telegram import TelegramChannel
@@ -21,12 +21,13 @@ from bot.i18n import Catalog
 from bot.secret import load_secret
 from handlers.context import Limits, Services
 from handlers.dispatcher import Dispatcher
+from storage.area_catalog import AreaCatalog, UnknownProvinceError
 from storage.crypto import Vault
 from storage.engine import create_engine, create_sessionmaker
 from storage.files import FileStore
 from storage.migrate import upgrade
 from storage.models import utcnow
-from storage.repositories import tips
+from storage.repositories import areas, tips
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +70,29 @@ async def build_core(settings: Settings) -> Core:
         flood_window_seconds=settings.flood_window_seconds,
         categories=settings.tip_categories,
         max_attachment_bytes=settings.max_attachment_mb * 1024 * 1024,
+        area_radius_km=settings.area_radius_km,
     )
+    sessions = create_sessionmaker(engine)
     services = Services(
-        sessions=create_sessionmaker(engine),
+        sessions=sessions,
         vault=vault,
         translate=catalog,
         files=FileStore(settings.data_dir / "files"),
         limits=limits,
+        areas=await load_areas(sessions, settings.provinces),
     )
     return Core(settings, engine, catalog, Dispatcher(services))
+
+
+async def load_areas(
+    sessions: async_sessionmaker[AsyncSession], provinces: tuple[str, ...]
+) -> AreaCatalog:
+    """The area catalogue; an unknown province in TIPLINE_PROVINCES is one clear line."""
+    try:
+        async with sessions() as session:
+            return await areas.load_catalog(session, provinces)
+    except UnknownProvinceError as exc:
+        raise ConfigError(f"invalid TIPLINE_PROVINCES: unknown province {exc}") from None
 
 
 async def open_database(url: str) -> AsyncEngine:
@@ -99,11 +114,18 @@ async def maintain(core: Core) -> None:
     """Every minute: drop idle drafts, erase reply addresses past retention, prune counters."""
     retention = timedelta(days=core.settings.retention_days)
     services = core.dispatcher.services
+    async with services.sessions() as session:
+        version = await areas.catalog_version(session)
     while True:
         try:
             await core.dispatcher.sweep_expired()
             async with services.sessions() as session, session.begin():
                 await tips.erase_reply_addresses(session, utcnow() - retention)
+                latest = await areas.catalog_version(session)
+            if latest != version:
+                # `tipline areas import` ran: pick up the new neighbourhoods.
+                services.areas = await load_areas(services.sessions, core.settings.provinces)
+                version = latest
             core.dispatcher.flood.prune()
         except Exception:  # keep maintaining; the next round may succeed
             log.exception("maintenance round failed")

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     tip_categories: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CATEGORIES
     retention_days: int = Field(default=90, ge=1, le=36_500)
     max_attachment_mb: int = Field(default=20, ge=1, le=20)
+    provinces: Annotated[tuple[str, ...], NoDecode] = ()
+    area_radius_km: float = Field(default=3.0, gt=0, le=100)
+    admin_telegram_ids: Annotated[tuple[int, ...], NoDecode] = ()
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -67,6 +70,23 @@ class Settings(BaseSettings):
             if not items:
                 raise ValueError("needs at least one category")
             return items
+        return value
+
+    @field_validator("provinces", mode="before")
+    @classmethod
+    def _split_provinces(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("admin_telegram_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+            if not all(part.lstrip("-").isdigit() for part in parts):
+                raise ValueError("must be comma-separated numeric Telegram user ids")
+            return tuple(int(part) for part in parts)
         return value
 
     @field_validator("telegram_api_url", "telegram_file_url")

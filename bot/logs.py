@@ -18,6 +18,7 @@ _NOISY = (
     "aiohttp.access",
     "aiosqlite",
     "alembic.runtime.plugins",
+    "PIL",
 )
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.types import TOKEN_SEPARATOR, Button, InboundEvent, Reply, Response
+from storage.area_catalog import AreaCatalog
 from storage.crypto import Vault
 from storage.files import FileStore
 from storage.models import Chat, utcnow
@@ -44,17 +45,19 @@ class Limits:
     flood_window_seconds: int = 10
     categories: tuple[str, ...] = ("other",)
     max_attachment_bytes: int = 20 * 1024 * 1024
+    area_radius_km: float = 3.0
 
 
-@dataclass(frozen=True)
+@dataclass
 class Services:
-    """Long-lived things every handler may use."""
+    """Long-lived things every handler may use; `areas` is swapped when the catalogue reloads."""
 
     sessions: async_sessionmaker[AsyncSession]
     vault: Vault
     translate: Translator
     files: FileStore
     limits: Limits
+    areas: AreaCatalog = field(default_factory=lambda: AreaCatalog([]))
 
 
 class Context:
@@ -84,6 +87,16 @@ class Context:
     def limits(self) -> Limits:
         """Configured limits."""
         return self.services.limits
+
+    @property
+    def areas(self) -> AreaCatalog:
+        """The area catalogue."""
+        return self.services.areas
+
+    @property
+    def reply_address(self) -> str:
+        """The chat's address for replies, to be stored only encrypted."""
+        return f"{self.event.channel}:{self.event.address}"
 
     @property
     def owner_hash(self) -> str:
@@ -120,8 +133,14 @@ class Context:
             button_rows.append(tuple(buttons))
         self.chat.prompt_actions = actions
         location_label = self.t("button.share_location") if request_location else None
+        hint = self.t("button.location_hint") if request_location and button_rows else None
         self.response.replies.append(
-            Reply(text=text, buttons=tuple(button_rows), request_location=location_label)
+            Reply(
+                text=text,
+                buttons=tuple(button_rows),
+                request_location=location_label,
+                location_hint=hint,
+            )
         )
 
     def keep_stored_file(self, index: int) -> str | None:

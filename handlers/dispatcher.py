@@ -10,17 +10,21 @@ from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from handlers import menu, mytips, tip
+from handlers import admin, menu, mytips, subscriptions, tip
 from handlers.context import Context, Services
 from handlers.flow import FlowSpec
 from handlers.types import TOKEN_SEPARATOR, AttachmentKind, InboundEvent, Reply, Response
 from storage.models import utcnow
 from storage.repositories import chats
+from storage.repositories import subscriptions as subscriptions_repo
 
 log = logging.getLogger(__name__)
 
 # Flows a conversation can be in, by the name stored in chats.flow.
-FLOWS: dict[str, FlowSpec] = {spec.name: spec for spec in (tip.FLOW, mytips.FLOW)}
+FLOWS: dict[str, FlowSpec] = {
+    spec.name: spec
+    for spec in (tip.FLOW, mytips.FLOW, subscriptions.FLOW, subscriptions.MANAGE_FLOW)
+}
 
 _LANGUAGE_CACHE_SIZE = 50_000
 
@@ -176,6 +180,10 @@ class Dispatcher:
         """Routing order: expiry, buttons, edits, commands, core actions, flow, menu."""
         event, chat = ctx.event, ctx.chat
         await self._expire_if_idle(ctx)
+        if chat.blocked:
+            # They wrote again, so they can be reached again: resume their alerts.
+            chat.blocked = False
+            await subscriptions_repo.set_active(ctx.session, chat.address_hash, True)
         action = self._resolve_button(ctx) if event.button is not None else None
         chat.prompt_token = None
         chat.prompt_actions = []
@@ -198,11 +206,23 @@ class Dispatcher:
             await self.reprompt(ctx)
             return
         command = event.command
+        if command == "stop" or (event.text or "").strip().casefold() in subscriptions.STOP_WORDS:
+            await self.discard(ctx)
+            await subscriptions.leave_everything(ctx)
+            menu.show_menu(ctx)
+            return
+        if command == "areas":
+            await admin.show_subscriber_counts(ctx)
+            await self.reprompt(ctx)
+            return
         if command is not None:
             await menu.handle_command(ctx, command, self)
             return
         if action is not None and action.startswith(menu.CORE_PREFIXES):
             await menu.handle_core_action(ctx, action, self)
+            return
+        if action is not None and action.startswith("suboffer:"):
+            await subscriptions.quick_subscribe(ctx, action[len("suboffer:") :])
             return
         flow = FLOWS.get(chat.flow or "")
         if flow is None:
@@ -256,6 +276,14 @@ class Dispatcher:
         if flow is not None:
             flow.discard(self.services.files, ctx.chat.data)
         ctx.end_flow()
+
+    async def mark_unreachable(self, event: InboundEvent) -> None:
+        """The chat blocked the bot: pause its subscriptions until it writes again."""
+        key = self.address_hash(event)
+        async with self.services.sessions() as session, session.begin():
+            chat, _ = await chats.get_or_create(session, key, event.channel, "vi")
+            chat.blocked = True
+            await subscriptions_repo.set_active(session, key, False)
 
     async def sweep_expired(self) -> int:
         """Drop drafts idle past the timeout (their files too); returns how many."""

@@ -13,7 +13,21 @@ LANGUAGES = {"vi": "Tiếng Việt", "en": "English"}
 CORE_PREFIXES = ("core:", "lang:")
 
 # Commands that would start something new; mid-flow they ask before dropping the draft.
-_STARTING_COMMANDS = {"start": None, "tip": "tip", "mytips": "mytips"}
+_STARTING_COMMANDS = {
+    "start": None,
+    "tip": "tip",
+    "mytips": "mytips",
+    "subscribe": "subscribe",
+    "mysubscriptions": "mysubs",
+    "unsubscribe": "mysubs",
+}
+# Main-menu buttons that start a flow, by action.
+_MENU_FLOWS = {
+    "menu:tip": "tip",
+    "menu:mytips": "mytips",
+    "menu:subscribe": "subscribe",
+    "menu:mysubs": "mysubs",
+}
 
 
 def show_menu(ctx: Context, *, intro: str | None = None) -> None:
@@ -23,8 +37,9 @@ def show_menu(ctx: Context, *, intro: str | None = None) -> None:
         intro or ctx.t("menu.prompt"),
         [
             [(ctx.t("menu.tip"), "menu:tip")],
-            [(ctx.t("menu.mytips"), "menu:mytips"), (ctx.t("menu.privacy"), "menu:privacy")],
-            [(ctx.t("menu.help"), "menu:help"), ("🌐 " + LANGUAGES[other], f"lang:{other}")],
+            [(ctx.t("menu.mytips"), "menu:mytips"), (ctx.t("menu.subscriptions"), "menu:mysubs")],
+            [(ctx.t("menu.privacy"), "menu:privacy"), (ctx.t("menu.help"), "menu:help")],
+            [("🌐 " + LANGUAGES[other], f"lang:{other}")],
         ],
     )
 
@@ -94,10 +109,10 @@ async def handle_core_action(ctx: Context, action: str, dispatcher: Dispatcher) 
 
 async def handle(ctx: Context, action: str | None, dispatcher: Dispatcher) -> None:
     """Main-menu buttons; anything else outside a flow gets the menu with a hint."""
-    if action == "menu:tip":
-        await dispatcher.start_flow(ctx, "tip")
-    elif action == "menu:mytips":
-        await dispatcher.start_flow(ctx, "mytips")
+    if action in _MENU_FLOWS:
+        await dispatcher.start_flow(ctx, _MENU_FLOWS[action])
+    elif action == "menu:show":
+        show_menu(ctx)
     elif action == "menu:privacy":
         ctx.say(ctx.t("privacy.text"))
         show_menu(ctx)

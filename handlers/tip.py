@@ -7,6 +7,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
+from handlers import area_picker
 from handlers.context import MAX_ATTACHMENTS, Context
 from handlers.flow import FlowSpec
 from handlers.menu import show_menu
@@ -26,6 +27,7 @@ class Step(StrEnum):
     """Steps of the tip flow, in order."""
 
     CATEGORY = "category"
+    AREA = "area"
     PLACE = "place"
     DESCRIPTION = "description"
     ATTACHMENTS = "attachments"
@@ -36,7 +38,8 @@ class Step(StrEnum):
 
 
 _NEXT = {
-    Step.CATEGORY: Step.PLACE,
+    Step.CATEGORY: Step.AREA,
+    Step.AREA: Step.PLACE,
     Step.PLACE: Step.DESCRIPTION,
     Step.DESCRIPTION: Step.ATTACHMENTS,
     Step.ATTACHMENTS: Step.WHEN,
@@ -46,6 +49,7 @@ _NEXT = {
 }
 _EDITABLE = (
     Step.CATEGORY,
+    Step.AREA,
     Step.PLACE,
     Step.DESCRIPTION,
     Step.ATTACHMENTS,
@@ -94,6 +98,7 @@ async def start(ctx: Context) -> None:
         show_menu(ctx)
         return
     ctx.chat.data = {"attachments": []}
+    area_picker.reset(ctx)
     ctx.go(NAME, Step.CATEGORY)
     ctx.say(ctx.t("tip.intro"))
     await prompt(ctx)
@@ -114,9 +119,11 @@ async def prompt(ctx: Context) -> None:
             for i in range(0, len(cats), 2)
         ]
         ctx.ask(ctx.t("tip.ask_category"), _with_cancel(ctx, rows))
+    elif step is Step.AREA:
+        await area_picker.ask(ctx, ctx.t("tip.ask_area"), _with_cancel(ctx, []))
     elif step is Step.PLACE:
-        # Telegram cannot show a location keyboard and inline buttons on one message.
-        ctx.ask(ctx.t("tip.ask_place"), request_location=True)
+        rows = [[(ctx.t("button.skip"), "place:skip")]]
+        ctx.ask(ctx.t("tip.ask_place", max=PLACE_MAX), _with_cancel(ctx, rows))
     elif step is Step.DESCRIPTION:
         ctx.ask(
             ctx.t("tip.ask_description", min=DESCRIPTION_MIN, max=DESCRIPTION_MAX),
@@ -156,9 +163,11 @@ def _show_review(ctx: Context) -> None:
     if draft.get("latitude") is not None:
         location = ctx.t("review.location", lat=draft["latitude"], lon=draft["longitude"])
     contact = draft.get("contact") or ctx.t("review.anonymous")
+    area = ctx.areas.get(str(draft.get("area_code", "")))
     text = ctx.t(
         "review.summary",
         category=category_label(ctx, draft.get("category", "other")),
+        area=ctx.areas.label(area) if area else "—",
         place=draft.get("place_text") or "—",
         location=location,
         description=draft.get("description", ""),
@@ -170,6 +179,7 @@ def _show_review(ctx: Context) -> None:
         [(ctx.t("review.confirm"), "review:confirm")],
         [
             (ctx.t("review.edit_category"), "edit:category"),
+            (ctx.t("review.edit_area"), "edit:area"),
             (ctx.t("review.edit_place"), "edit:place"),
         ],
         [
@@ -232,14 +242,31 @@ async def receive_category(ctx: Context, action: str | None) -> bool:
     return True
 
 
+async def receive_area(ctx: Context, action: str | None) -> bool:
+    """Take the area from the picker; a shared location is also kept as the exact point."""
+    location = ctx.event.location
+    code = await area_picker.handle(ctx, action)
+    if code is None:
+        return True
+    ctx.update_draft(area_code=code)
+    if location is not None:
+        ctx.update_draft(
+            latitude=round(location.latitude, 6), longitude=round(location.longitude, 6)
+        )
+    _advance(ctx, Step.AREA)
+    return True
+
+
 async def receive_place(ctx: Context, action: str | None) -> bool:
-    """Take a typed place or a shared location."""
+    """Take optional details of the exact place, a shared location, or Skip."""
     event = ctx.event
+    if action == "place:skip":
+        _advance(ctx, Step.PLACE)
+        return True
     if event.location is not None:
         ctx.update_draft(
             latitude=round(event.location.latitude, 6),
             longitude=round(event.location.longitude, 6),
-            place_text=None,
         )
         ctx.say(ctx.t("tip.location_received"))
         _advance(ctx, Step.PLACE)
@@ -250,8 +277,7 @@ async def receive_place(ctx: Context, action: str | None) -> bool:
     if len(text) < PLACE_MIN or len(text) > PLACE_MAX:
         ctx.say(ctx.t("tip.place_length", min=PLACE_MIN, max=PLACE_MAX, length=len(text)))
         return True
-    ctx.update_draft(place_text=text, latitude=None, longitude=None)
-    ctx.say(ctx.t("tip.place_received"))
+    ctx.update_draft(place_text=text)
     _advance(ctx, Step.PLACE)
     return True
 
@@ -353,6 +379,8 @@ async def receive_review(ctx: Context, action: str | None) -> bool:
     if action and action.startswith("edit:") and action[5:] in {s.value for s in _EDITABLE}:
         ctx.update_draft(editing=True)
         ctx.go(NAME, Step(action[5:]))
+        if ctx.chat.step == Step.AREA:
+            area_picker.reset(ctx)
         return True
     return _wrong_kind(ctx, "wants.button")
 
@@ -374,6 +402,7 @@ async def submit(ctx: Context) -> None:
         pin_hash=vault.keyed_hash(f"pin:{code}:{pin}"),
         channel=ctx.event.channel,
         category=draft.get("category", "other"),
+        area_code=draft.get("area_code"),
         place_text=draft.get("place_text"),
         latitude=draft.get("latitude"),
         longitude=draft.get("longitude"),
@@ -393,11 +422,21 @@ async def submit(ctx: Context) -> None:
         tip=tip,
         attachments=attachments,
         owner_hash=ctx.owner_hash,
-        reply_address_enc=vault.encrypt(f"{ctx.event.channel}:{ctx.event.address}"),
+        reply_address_enc=vault.encrypt(ctx.reply_address),
     )
     ctx.end_flow()
     ctx.say(ctx.t("tip.sent", code=code, pin=pin))
-    show_menu(ctx)
+    area = ctx.areas.get(tip.area_code or "")
+    if area is not None:
+        ctx.ask(
+            ctx.t("tip.offer_alerts", area=ctx.areas.label(area)),
+            [
+                [(ctx.t("tip.offer_alerts_yes"), f"suboffer:{area.code}")],
+                [(ctx.t("tip.offer_alerts_no"), "menu:show")],
+            ],
+        )
+    else:
+        show_menu(ctx)
 
 
 def discard(files: FileStore, draft: dict[str, Any]) -> None:
@@ -408,6 +447,7 @@ def discard(files: FileStore, draft: dict[str, Any]) -> None:
 
 _HANDLERS = {
     Step.CATEGORY: receive_category,
+    Step.AREA: receive_area,
     Step.PLACE: receive_place,
     Step.DESCRIPTION: receive_description,
     Step.ATTACHMENTS: receive_attachments,

@@ -50,6 +50,7 @@ class InboundEvent:
     edited: bool = False
     resume: bool = False
     language_hint: str | None = None
+    is_admin: bool = False
 
     @property
     def command(self) -> str | None:
@@ -75,6 +76,7 @@ class Reply:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     request_location: str | None = None
+    location_hint: str | None = None
 
 
 @dataclass

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -69,6 +70,7 @@ class Chat(Base):
     prompt_token: Mapped[str | None] = mapped_column(String(8), default=None)
     prompt_actions: Mapped[list[Any]] = mapped_column(default=list)
     expired_notice: Mapped[bool] = mapped_column(default=False)
+    blocked: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -85,6 +87,7 @@ class Tip(Base):
     pin_hash: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(16))
     category: Mapped[str] = mapped_column(String(32))
+    area_code: Mapped[str | None] = mapped_column(String(64), default=None, index=True)
     place_text: Mapped[str | None] = mapped_column(Text, default=None)
     latitude: Mapped[float | None] = mapped_column(Float, default=None)
     longitude: Mapped[float | None] = mapped_column(Float, default=None)
@@ -129,6 +132,37 @@ class TipOwner(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_tip_owners_owner_created", "owner_hash", "created_at"),)
+
+
+class Neighbourhood(Base):
+    """A local area (hamlet, residential group) a deployment added under a ward."""
+
+    __tablename__ = "neighbourhoods"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    ward_code: Mapped[str] = mapped_column(String(16), index=True)
+    latitude: Mapped[float | None] = mapped_column(Float, default=None)
+    longitude: Mapped[float | None] = mapped_column(Float, default=None)
+    polygons: Mapped[list[Any]] = mapped_column(default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Subscription(Base):
+    """A chat's alert subscription to one area: reply address encrypted, found by keyed hash."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64))
+    address_enc: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(16))
+    area_code: Mapped[str] = mapped_column(String(64), index=True)
+    topics: Mapped[list[Any]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (UniqueConstraint("address_hash", "area_code", name="uq_subscription_area"),)
 
 
 class AuditEntry(Base):

@@ -32,6 +32,7 @@ async def complete_tip(chat: FlowChat, description: str = "Hai thanh niên bán 
     """Walk the whole tip flow with valid input; return the tip code."""
     await chat.text("/tip")
     await chat.press("Ma túy")
+    await chat.text("Hoàn Kiếm")
     await chat.text("Hẻm 12 Lê Lợi")
     await chat.text(description)
     await chat.press("Bỏ qua")
@@ -52,6 +53,7 @@ async def test_welcome_then_full_tip(chat: FlowChat, core: Core) -> None:
         tip = await session.scalar(select(Tip).where(Tip.code == code))
     assert tip is not None
     assert tip.category == "drugs"
+    assert tip.area_code == "W00070"
     assert tip.place_text == "Hẻm 12 Lê Lợi"
     assert tip.occurred == "now"
     assert tip.contact_enc is None
@@ -62,9 +64,9 @@ async def test_text_where_button_expected_changes_nothing(chat: FlowChat) -> Non
     await chat.text("không biết")
     assert "nút" in chat.all_text
     await chat.sticker()
-    assert "Bước 1/6" in chat.all_text
+    assert "Bước 1/7" in chat.all_text
     await chat.press("Ma túy")
-    assert "Bước 2/6" in chat.all_text
+    assert "Bước 2/7" in chat.all_text
 
 
 async def test_stale_and_forged_buttons(chat: FlowChat) -> None:
@@ -73,30 +75,32 @@ async def test_stale_and_forged_buttons(chat: FlowChat) -> None:
     await chat.press("Ma túy")
     await chat.press_token(old)
     assert chat.last.button_notice
-    assert "Bước 2/6" in chat.all_text
+    assert "Bước 2/7" in chat.all_text
     await chat.press_token("forged.0")
     assert chat.last.button_notice
-    assert "Bước 2/6" in chat.all_text
+    assert "Bước 2/7" in chat.all_text
 
 
 async def test_description_limits(chat: FlowChat) -> None:
     await chat.text("/tip")
     await chat.press("Ma túy")
-    await chat.text("Chợ Bến Thành")
+    await chat.text("Bến Thành")
+    await chat.press("Bỏ qua")
     await chat.text("ngắn")
     assert "10" in chat.all_text
     await chat.text("x" * 4001)
     assert "4000" in chat.all_text and "4001" in chat.all_text
     await chat.text("x" * 4000)
-    assert "Bước 4/6" in chat.all_text
+    assert "Bước 5/7" in chat.all_text
 
 
 async def test_cancel_at_every_step(chat: FlowChat) -> None:
     steps = [
         [],
         [("press", "Ma túy")],
-        [("press", "Ma túy"), ("text", "Chợ")],
-        [("press", "Ma túy"), ("text", "Chợ"), ("text", "Mô tả đủ dài ở đây")],
+        [("press", "Ma túy"), ("text", "Sài Gòn")],
+        [("press", "Ma túy"), ("text", "Sài Gòn"), ("text", "Chợ")],
+        [("press", "Ma túy"), ("text", "Sài Gòn"), ("text", "Chợ"), ("text", "Mô tả đủ dài")],
     ]
     for prefix in steps:
         await chat.text("/tip")
@@ -138,8 +142,9 @@ async def test_flood_is_answered_once_and_changes_nothing(tmp_path: Path) -> Non
         chat = FlowChat(built.dispatcher, address="flooding-visitor-0123456789abcdefghijklmno")
         await chat.text("/tip")
         await chat.press("Ma túy")
-        for _ in range(3):
-            await chat.text("Chợ")
+        await chat.text("Sài Gòn")
+        await chat.text("Chợ")
+        await chat.text("Chợ")
         warned = await chat.text("Chợ")
         assert warned.flooded and "quá nhanh" in chat.all_text
         silent = await chat.text("Chợ")
@@ -157,13 +162,14 @@ async def test_restart_mid_flow_resumes(tmp_path: Path) -> None:
     chat = FlowChat(first.dispatcher, address="restart-visitor-0123456789abcdefghijklmnop")
     await chat.text("/tip")
     await chat.press("Trộm cắp")
+    await chat.text("Sài Gòn")
     await chat.text("Ngã tư Hàng Xanh")
     await first.close()
     second = await build_core(settings)
     try:
         chat.dispatcher = second.dispatcher
         await chat.text("Kẻ gian bẻ khóa xe máy trước nhà số 5")
-        assert "Bước 4/6" in chat.all_text
+        assert "Bước 5/7" in chat.all_text
     finally:
         await second.close()
 
@@ -193,9 +199,9 @@ async def test_language_switch_mid_flow_keeps_draft(chat: FlowChat) -> None:
     await chat.press("Ma túy")
     await chat.text("/language")
     await chat.press("English")
-    assert "Step 2 of 6" in chat.all_text
-    await chat.text("Market gate")
-    assert "Step 3 of 6" in chat.all_text
+    assert "Step 2 of 7" in chat.all_text
+    await chat.text("Ben Thanh")
+    assert "Step 3 of 7" in chat.all_text
 
 
 async def test_start_mid_flow_asks_before_discarding(chat: FlowChat) -> None:
@@ -204,7 +210,7 @@ async def test_start_mid_flow_asks_before_discarding(chat: FlowChat) -> None:
     await chat.text("/start")
     assert "chưa hoàn thành" in chat.all_text
     await chat.press("Tiếp tục")
-    assert "Bước 2/6" in chat.all_text
+    assert "Bước 2/7" in chat.all_text
     await chat.text("/tip")
     await chat.press("Bỏ bản nháp")
     assert "Đã hủy" in chat.all_text
@@ -214,6 +220,11 @@ async def test_review_edit_and_contact(chat: FlowChat, core: Core) -> None:
     await chat.text("/tip")
     await chat.press("Lừa đảo")
     await chat.location(10.7769, 106.7009)
+    assert "chưa thể xác định khu vực" in chat.all_text and "Bước 2/7" in chat.all_text
+    await chat.text("ben thanh")
+    assert "Bến Thành · Hồ Chí Minh" in chat.all_text
+    await chat.location(10.7769, 106.7009)
+    assert "Bước 4/7" in chat.all_text
     await chat.text("Gọi điện giả danh công an yêu cầu chuyển tiền")
     await chat.file(PNG)
     assert "1/10" in chat.all_text
@@ -225,6 +236,9 @@ async def test_review_edit_and_contact(chat: FlowChat, core: Core) -> None:
     await chat.press("✏ Mô tả")
     await chat.text("Gọi điện giả danh công an, yêu cầu chuyển 50 triệu")
     assert "50 triệu" in chat.all_text and "Vui lòng kiểm tra" in chat.all_text
+    await chat.press("✏ Khu vực")
+    await chat.text("phuong hoan kiem")
+    assert "Khu vực: Phường Hoàn Kiếm · Hà Nội" in chat.all_text
     await chat.press("Gửi tin báo")
     code = CODE_RE.search(chat.all_text)
     assert code
@@ -232,6 +246,7 @@ async def test_review_edit_and_contact(chat: FlowChat, core: Core) -> None:
         tip = await tips.find_by_code(session, code.group(0))
     assert tip is not None
     assert tip.latitude == 10.7769 and tip.place_text is None
+    assert tip.area_code == "W00070"
     assert tip.contact_enc and "0912" not in tip.contact_enc
     assert core.dispatcher.services.vault.decrypt(tip.contact_enc) == "0912 345 678 sau 18h"
     assert [a.kind for a in tip.attachments] == ["photo"]

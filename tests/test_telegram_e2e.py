@@ -87,10 +87,12 @@ async def walk_tip_vi(user: TelegramUser, photo: bytes | None = None) -> str:
     await user.send("/start")
     assert "113" in (user.last_text() or "")
     await user.press("🚨 Gửi tin báo")
-    assert "Bước 1/6" in (user.last_text() or "")
+    assert "Bước 1/7" in (user.last_text() or "")
     await user.press("Ma túy")
+    await user.send("Bến Thành")
+    assert "Bước 3/7" in (user.last_text() or "")
     await user.send("Quán nước đầu hẻm 45 Nguyễn Trãi")
-    assert "Bước 3/6" in (user.last_text() or "")
+    assert "Bước 4/7" in (user.last_text() or "")
     await user.send("Có nhóm thanh niên bán ma túy vào buổi tối, khoảng 21 giờ.")
     if photo is not None:
         await user.send_photo(data=photo)
@@ -125,8 +127,9 @@ async def test_whole_tip_in_english(bot: Core, server: FakeTelegramServer) -> No
     assert "emergency" in (user.last_text() or "")
     await user.press("🚨 Send a tip")
     await user.press("Fraud and online scams")
+    await user.send("hoan kiem")
     await user.send_location(21.0285, 105.8542)
-    assert "Step 3 of 6" in (user.last_text() or "")
+    assert "Step 4 of 7" in (user.last_text() or "")
     await user.send("A caller pretending to be a police officer asked me to transfer money.")
     await user.press("Skip ➡")
     await user.press("Before today")
@@ -156,9 +159,10 @@ async def test_bad_input_is_answered_and_changes_nothing(
     assert "nút" in " ".join(TelegramUser.texts(user.history()[-2:]))
     old_keyboard_message = server.bot_messages(user.chat_id)[-1]
     await user.press("Trộm cắp, cướp giật")
+    await user.send("Bến Thành")
     replies = await user.send_sticker()  # sticker where text is expected
     assert "không dùng được" in "\n".join(TelegramUser.texts(replies))
-    assert "Bước 2/6" in (user.last_text() or "")
+    assert "Bước 3/7" in (user.last_text() or "")
     replies = await user.send_photo(data=jpeg_with_gps())  # photo where text is expected
     assert "không nhận tệp" in "\n".join(TelegramUser.texts(replies))
     await user.send("Chợ Bến Thành, cổng số 3")
@@ -168,14 +172,14 @@ async def test_bad_input_is_answered_and_changes_nothing(
     replies = await user.press_data("forged-token.0")  # forged button
     answers = [r for r in replies if r["method"] == "answerCallbackQuery"]
     assert answers and answers[0]["params"].get("text")
-    assert "Bước 3/6" in (user.last_text() or "")
+    assert "Bước 4/7" in (user.last_text() or "")
     replies = await user.press_data(  # a stale button from an earlier message
         old_keyboard_message["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
         message=old_keyboard_message,
     )
-    assert "Bước 3/6" in (user.last_text() or "")
+    assert "Bước 4/7" in (user.last_text() or "")
     await user.edit_last("sửa tin nhắn cũ")
-    assert "Bước 3/6" in (user.last_text() or "")
+    assert "Bước 4/7" in (user.last_text() or "")
     async with bot.dispatcher.services.sessions() as session:
         chat = await session.scalar(select(Chat).where(Chat.channel == "telegram"))
         assert await session.scalar(select(Tip.id)) is None
@@ -184,13 +188,14 @@ async def test_bad_input_is_answered_and_changes_nothing(
     assert "description" not in chat.data and chat.data["attachments"] == []
 
 
-@pytest.mark.parametrize("steps_before_cancel", range(8))
+@pytest.mark.parametrize("steps_before_cancel", range(9))
 async def test_cancel_at_each_step(
     bot: Core, server: FakeTelegramServer, steps_before_cancel: int
 ) -> None:
     user = citizen(server, 945678901 + steps_before_cancel)
     script: list[Callable[[], Awaitable[object]]] = [
         lambda: user.press("Ma túy"),
+        lambda: user.send("Sài Gòn"),
         lambda: user.send("Ngõ 5 phố Huế"),
         lambda: user.send("Mua bán chất cấm ở quán cà phê"),
         lambda: user.press("Bỏ qua ➡"),
@@ -224,10 +229,11 @@ async def test_restart_mid_flow_resumes(tmp_path: Path, server: FakeTelegramServ
     async with running_bot(tmp_path, server):
         await user.send("/tip")
         await user.press("Cờ bạc và tệ nạn xã hội khác")
+        await user.send("Sài Gòn")
         await user.send("Sân sau nhà văn hóa khu phố 4")
     async with running_bot(tmp_path, server):
         await user.send("Tụ tập đánh bạc ăn tiền mỗi tối thứ bảy")
-        assert "Bước 4/6" in (user.last_text() or "")
+        assert "Bước 5/7" in (user.last_text() or "")
         await user.press("Bỏ qua ➡")
         await user.press("Không rõ")
         await user.press("🕶 Giữ ẩn danh")
@@ -329,6 +335,7 @@ async def test_long_review_is_split_not_cut(bot: Core, server: FakeTelegramServe
     description = ("Mô tả chi tiết sự việc. " * 200)[:4000]
     await user.send("/tip")
     await user.press("Khác")
+    await user.send("Sài Gòn")
     await user.send("Bãi đất trống cạnh trường tiểu học")
     await user.send(description)
     await user.press("Bỏ qua ➡")

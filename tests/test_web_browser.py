@@ -211,17 +211,19 @@ async def test_whole_tip_in_browser(server: Server, browser: Any, tmp_path: Path
 
         # Welcome with the main menu.
         await press(page, "🚨 Gửi tin báo")
-        await wait_for_bot_text(page, "Bước 1/6")
+        await wait_for_bot_text(page, "Bước 1/7")
         await press(page, "Ma túy")
-        await wait_for_bot_text(page, "Bước 2/6")
+        await wait_for_bot_text(page, "Bước 2/7")
         # Only the latest buttons are live: the menu and categories are now disabled.
         stale = page.locator(".choices button", has_text="Ma túy").first
         assert await stale.is_disabled()
 
+        await send_text(page, "ben thanh")
+        await wait_for_bot_text(page, "Bước 3/7")
         await send_text(page, "Hẻm 12 đường Lê Lợi, phường Bến Thành")
-        await wait_for_bot_text(page, "Bước 3/6")
+        await wait_for_bot_text(page, "Bước 4/7")
         await send_text(page, "Có người bán ma túy ở quán nước đầu hẻm vào buổi tối.")
-        await wait_for_bot_text(page, "Bước 4/6")
+        await wait_for_bot_text(page, "Bước 5/7")
         assert await page.input_value("#text") == ""
 
         png = make_png(tmp_path / "evidence.png")
@@ -231,12 +233,13 @@ async def test_whole_tip_in_browser(server: Server, browser: Any, tmp_path: Path
         await page.screenshot(path=str(tmp_path / "mid-flow.png"))
 
         await press(page, "✅ Xong")
-        await wait_for_bot_text(page, "Bước 5/6")
+        await wait_for_bot_text(page, "Bước 6/7")
         await press(page, "Đang xảy ra")
-        await wait_for_bot_text(page, "Bước 6/6")
+        await wait_for_bot_text(page, "Bước 7/7")
         await press(page, "🕶 Giữ ẩn danh")
         review = await wait_for_bot_text(page, "Hẻm 12 đường Lê Lợi")
         assert "Ma túy" in review
+        assert "Phường Bến Thành · Hồ Chí Minh" in review
         assert "Tệp đính kèm: 1" in review
         await press(page, "✅ Gửi tin báo")
 
@@ -245,6 +248,9 @@ async def test_whole_tip_in_browser(server: Server, browser: Any, tmp_path: Path
         assert match, sent
         code = match.group(0)
         await page.screenshot(path=str(tmp_path / "sent.png"), full_page=True)
+        # The offer to get alerts for the tip's area subscribes in one tap.
+        await press(page, "🔔 Có, gửi cảnh báo cho tôi")
+        await wait_for_bot_text(page, "Đã đăng ký: Phường Bến Thành")
 
         # A reload resumes the same anonymous conversation: the page works and shows the menu.
         await page.reload()

@@ -8,6 +8,7 @@ import logging
 import os
 import secrets
 from datetime import timedelta
+from enum import Enum
 from typing import Any
 
 from aiohttp import web
@@ -49,7 +50,19 @@ _MEDIA = (
     ("audio", AttachmentKind.AUDIO, "audio/mpeg"),
     ("video_note", AttachmentKind.VIDEO, "video/mp4"),
 )
-COMMANDS = ("start", "tip", "mytips", "cancel", "help", "privacy", "language")
+COMMANDS = (
+    "start",
+    "tip",
+    "mytips",
+    "subscribe",
+    "mysubscriptions",
+    "unsubscribe",
+    "stop",
+    "cancel",
+    "help",
+    "privacy",
+    "language",
+)
 
 
 class TelegramChannel:
@@ -137,7 +150,8 @@ class TelegramChannel:
                 await _quietly(update.callback_query.answer())
             return
         response = await self.dispatcher.handle(event)
-        await self.render(update, response)
+        if not await self.render(update, response):
+            await self.dispatcher.mark_unreachable(event)
 
     async def on_error(self, _update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Log the error's type only: messages may carry chat ids or citizen text."""
@@ -156,16 +170,18 @@ class TelegramChannel:
                 address=str(message.chat.id),
                 button=(query.data or "")[:64],
                 language_hint=query.from_user.language_code,
+                is_admin=query.from_user.id in self.settings.admin_telegram_ids,
             )
         message = update.message or update.edited_message
         if message is None or message.chat.type != "private":
             return None
-        language = message.from_user.language_code if message.from_user else None
+        sender = message.from_user
         base: dict[str, Any] = {
             "channel": CHANNEL,
             "address": str(message.chat.id),
-            "language_hint": language,
+            "language_hint": sender.language_code if sender else None,
             "edited": update.edited_message is not None,
+            "is_admin": sender is not None and sender.id in self.settings.admin_telegram_ids,
         }
         if message.text is not None:
             return InboundEvent(text=message.text, **base)
@@ -200,17 +216,20 @@ class TelegramChannel:
 
         return Attachment(kind, f"telegram:{file_id}", mime, size, fetch=fetch)
 
-    async def render(self, update: Update, response: Response) -> None:
-        """Answer the button, mark what was chosen, then send each reply."""
+    async def render(self, update: Update, response: Response) -> bool:
+        """Answer the button, mark what was chosen, send each reply; False if blocked."""
         query = update.callback_query
         if query is not None:
             await _quietly(query.answer(text=response.button_notice))
             await self._settle_pressed(query, response)
         chat = update.effective_chat
         if chat is None:
-            return
+            return True
         for reply in response.replies:
-            await self._send(chat.id, reply)
+            for text, markup in _messages(reply):
+                if await self._send_part(chat.id, text, markup) is Delivery.BLOCKED:
+                    return False
+        return True
 
     async def _settle_pressed(self, query: CallbackQuery, response: Response) -> None:
         """Show the chosen label under the old message and drop its buttons."""
@@ -224,48 +243,66 @@ class TelegramChannel:
                 return
         await _quietly(message.edit_reply_markup(reply_markup=None))
 
-    async def _send(self, chat_id: int, reply: Reply) -> None:
-        """Send a reply, split to Telegram's length limit, markup on the last part."""
-        parts = split_text(reply.text, TEXT_LIMIT)
-        markup: InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
-        if reply.buttons:
-            markup = InlineKeyboardMarkup(
-                [
-                    [InlineKeyboardButton(b.label, callback_data=b.token) for b in row]
-                    for row in reply.buttons
-                ]
-            )
-        elif reply.request_location:
-            markup = ReplyKeyboardMarkup(
-                [[KeyboardButton(reply.request_location, request_location=True)]],
-                resize_keyboard=True,
-                one_time_keyboard=True,
-            )
-        else:
-            markup = ReplyKeyboardRemove()
-        for index, part in enumerate(parts):
-            last = index == len(parts) - 1
-            if not await self._send_part(chat_id, part, markup if last else None):
-                return
-
-    async def _send_part(self, chat_id: int, text: str, markup: Any) -> bool:
+    async def _send_part(self, chat_id: int, text: str, markup: Any) -> Delivery:
         """Send one message, waiting out a flood limit or a brief outage a few times."""
         for attempt in range(SEND_ATTEMPTS):
             try:
                 await self.application.bot.send_message(chat_id, text, reply_markup=markup)
-                return True
+                return Delivery.SENT
             except RetryAfter as exc:
                 await asyncio.sleep(min(_seconds(exc.retry_after), MAX_RETRY_WAIT))
             except (TimedOut, NetworkError) as exc:
                 if isinstance(exc, BadRequest):
                     log.warning("telegram refused a reply: %s", type(exc).__name__)
-                    return False
+                    return Delivery.FAILED
                 await asyncio.sleep(0.5 * 2**attempt)
             except Forbidden:
                 log.info("telegram chat unreachable (blocked the bot)")
-                return False
+                return Delivery.BLOCKED
         log.warning("telegram reply dropped after %d attempts", SEND_ATTEMPTS)
-        return False
+        return Delivery.FAILED
+
+
+class Delivery(Enum):
+    """What became of one outgoing message."""
+
+    SENT = "sent"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+
+
+Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None
+
+
+def _messages(reply: Reply) -> list[tuple[str, Markup]]:
+    """A reply as Telegram messages: split to the length limit, markup on the last part.
+
+    Plain messages also close any location keyboard. One message cannot carry inline buttons
+    and a location keyboard, so that case adds a short message with the keyboard.
+    """
+    location = (
+        ReplyKeyboardMarkup(
+            [[KeyboardButton(reply.request_location, request_location=True)]],
+            resize_keyboard=True,
+            one_time_keyboard=True,
+        )
+        if reply.request_location
+        else None
+    )
+    markup: Markup = location or ReplyKeyboardRemove()
+    if reply.buttons:
+        markup = InlineKeyboardMarkup(
+            [
+                [InlineKeyboardButton(b.label, callback_data=b.token) for b in row]
+                for row in reply.buttons
+            ]
+        )
+    parts = split_text(reply.text, TEXT_LIMIT)
+    messages: list[tuple[str, Markup]] = [(part, None) for part in parts[:-1]]
+    messages.append((parts[-1], markup))
+    if reply.buttons and location is not None:
+        messages.append((reply.location_hint or reply.request_location or "📍", location))
+    return messages
 
 
 def _seconds(value: float | timedelta) -> float:

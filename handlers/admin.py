@@ -1,0 +1,32 @@
+"""Admin commands in the chat: subscriber counts per area and topic."""
+
+from __future__ import annotations
+
+from handlers.context import Context
+from storage.repositories import subscriptions
+
+MAX_AREAS_SHOWN = 40
+
+
+async def show_subscriber_counts(ctx: Context) -> None:
+    """/areas: active subscribers per area and topic, largest first (admins only)."""
+    if not ctx.event.is_admin:
+        ctx.say(ctx.t("admin.only"))
+        return
+    counts = await subscriptions.counts(ctx.session)
+    if not counts:
+        ctx.say(ctx.t("admin.no_subscribers"))
+        return
+    ranked = sorted(counts.items(), key=lambda item: (-item[1]["_total"], item[0]))
+    lines = []
+    for code, counter in ranked[:MAX_AREAS_SHOWN]:
+        area = ctx.areas.get(code)
+        label = ctx.areas.label(area) if area else code
+        topics = ", ".join(
+            f"{ctx.t(f'topic.{topic}')} {n}"
+            for topic, n in sorted(counter.items())
+            if topic != "_total"
+        )
+        lines.append(f"• {label}: {counter['_total']} ({topics})")
+    total = sum(counter["_total"] for counter in counts.values())
+    ctx.say(ctx.t("admin.counts", total=total, areas=len(counts), lines="\n".join(lines)))
