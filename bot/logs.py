@@ -17,7 +17,7 @@ _NOISY = (
     "apscheduler",
     "aiohttp.access",
     "aiosqlite",
-    "alembic.runtime.plugins",
+    "alembic",
     "PIL",
 )
 

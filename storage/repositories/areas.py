@@ -16,25 +16,28 @@ async def load_catalog(session: AsyncSession, provinces: Sequence[str]) -> AreaC
     """The built-in tree for the configured provinces plus imported neighbourhoods under it."""
     builtin = load_builtin(provinces)
     wards = {area.code: area for area in builtin if area.kind is AreaKind.WARD}
-    local: list[Area] = []
-    for row in await session.scalars(select(Neighbourhood)):
-        ward = wards.get(row.ward_code)
-        if ward is None:
-            continue  # imported for a province this deployment no longer serves
-        rings = tuple(tuple((float(x), float(y)) for x, y in ring) for ring in row.polygons)
-        local.append(
-            Area(
-                row.code,
-                AreaKind.NEIGHBOURHOOD,
-                row.name,
-                ward.code,
-                ward.province,
-                row.latitude,
-                row.longitude,
-                rings,
-            )
-        )
+    local = [
+        to_area(row, wards[row.ward_code].province)
+        for row in await session.scalars(select(Neighbourhood))
+        # Rows for a province this deployment no longer serves stay stored but unused.
+        if row.ward_code in wards
+    ]
     return AreaCatalog([*builtin, *local])
+
+
+def to_area(row: Neighbourhood, province: str) -> Area:
+    """A stored neighbourhood as a catalogue entry."""
+    rings = tuple(tuple((float(x), float(y)) for x, y in ring) for ring in row.polygons)
+    return Area(
+        row.code,
+        AreaKind.NEIGHBOURHOOD,
+        row.name,
+        row.ward_code,
+        province,
+        row.latitude,
+        row.longitude,
+        rings,
+    )
 
 
 async def catalog_version(session: AsyncSession) -> tuple[int, datetime | None]:
