@@ -196,11 +196,9 @@ class Dispatcher:
             ctx.say(ctx.t("input.edited"))
             await self.reprompt(ctx)
             return
-        if ctx.is_new or (event.resume and chat.flow is None):
-            if event.command not in (None, "start"):
-                await menu.handle_command(ctx, event.command, self)
-            else:
-                menu.show_menu(ctx, intro=ctx.t("start.welcome"))
+        first_contact = ctx.is_new and event.command in (None, "start")
+        if first_contact or (event.resume and chat.flow is None):
+            menu.show_menu(ctx, intro=ctx.t("start.welcome"))
             return
         if event.resume:
             await self.reprompt(ctx)
