@@ -86,6 +86,22 @@ def fold(text: str) -> str:
     return _NON_ALNUM.sub(" ", stripped.lower()).strip()
 
 
+def _accented_words(text: str) -> list[str]:
+    """Lower-case words with their accents, in one Unicode form."""
+    return unicodedata.normalize("NFC", text).lower().split()
+
+
+_SINGLE_TYPE_WORDS = ("phuong", "xa", "dac", "thi", "tinh", "khu", "ap", "khom", "thon", "to")
+
+
+def _looks_like_type_word(token: str) -> bool:
+    """A word within one or two typos of a division word."""
+    return len(token) >= 3 and any(
+        Levenshtein.distance(token, word) <= (1 if len(word) <= 4 else 2)
+        for word in _SINGLE_TYPE_WORDS
+    )
+
+
 def strip_type_prefix(folded: str) -> str:
     """Drop leading division words ('phuong', 'xa', 'thanh pho' ...) from folded text."""
     changed = True
@@ -228,13 +244,22 @@ class AreaCatalog:
         self._areas = list(self._by_code.values())
         self._name_tokens: list[tuple[str, ...]] = []
         self._folded_names: list[str] = []
+        self._joined_full: list[str] = []
+        self._type_words: list[str] = []
+        self._accented: list[set[str]] = []
         postings: dict[str, list[int]] = defaultdict(list)
         province_postings: dict[str, set[str]] = defaultdict(set)
         for index, area in enumerate(self._areas):
-            folded = strip_type_prefix(fold(area.name))
+            full = fold(area.name)
+            folded = strip_type_prefix(full)
             tokens = tuple(folded.split())
             self._name_tokens.append(tokens)
+            type_words = full[: len(full) - len(folded)].strip()
+            self._type_words.append(type_words)
+            words = _accented_words(area.name)
+            self._accented.append({" ".join(words), " ".join(words[len(type_words.split()) :])})
             self._folded_names.append(folded.replace(" ", ""))
+            self._joined_full.append(full.replace(" ", ""))
             for token in set(tokens):
                 postings[token].append(index)
             if area.kind is AreaKind.PROVINCE:
@@ -255,8 +280,8 @@ class AreaCatalog:
                 if not word.startswith(token):
                     break
                 matches.setdefault(word, 0.85)
-        if len(token) >= 3:
-            cutoff = 0.6 if len(token) >= 6 else 0.7
+        if len(token) >= 2:
+            cutoff = 0.6 if len(token) >= 6 else 0.7 if len(token) >= 3 else 0.66
             for word, similarity, _ in process.extract(
                 token,
                 self._vocabulary,
@@ -269,10 +294,17 @@ class AreaCatalog:
 
     def search(self, text: str, limit: int = 30) -> list[Area]:
         """Areas matching typed text, best first."""
-        query = strip_type_prefix(fold(text))
+        full = fold(text)
+        query = strip_type_prefix(full)
         tokens = query.split()
         if not tokens:
             return []
+        typed_type = full[: len(full) - len(query)].strip()
+        typed_accented = " ".join(_accented_words(text))
+        # A misspelt division word ("phuon", "huong") may go unmatched without sinking the rest.
+        optional = [
+            i == 0 and len(tokens) > 1 and _looks_like_type_word(t) for i, t in enumerate(tokens)
+        ]
         per_token: list[tuple[dict[int, float], dict[str, float]]] = []
         for token in tokens:
             name_hits: dict[int, float] = {}
@@ -293,23 +325,30 @@ class AreaCatalog:
             area = self._areas[index]
             total = 0.0
             on_name = 0
-            for name_hits, province_hits in per_token:
+            counted = 0
+            for (name_hits, province_hits), skippable in zip(per_token, optional, strict=True):
                 name_weight = name_hits.get(index, 0.0)
                 province_weight = 0.9 * province_hits.get(area.province, 0.0)
                 if area.kind is AreaKind.PROVINCE:
                     province_weight = 0.0
                 best = max(name_weight, province_weight)
                 if best == 0.0:
+                    if skippable:
+                        continue
                     break
                 on_name += name_weight >= province_weight
                 total += best
+                counted += 1
             else:
                 if on_name == 0:
                     continue
                 unmatched = max(0, len(self._name_tokens[index]) - on_name)
-                score = total / len(tokens) - 0.04 * unmatched
+                score = total / max(counted, 1) - 0.04 * unmatched - 0.1 * (counted < len(tokens))
                 if " ".join(self._name_tokens[index]) == query:
                     score += 0.5
+                    # Among names equal once folded, prefer the accents and type word typed.
+                    score += 0.2 * (typed_accented in self._accented[index])
+                    score += 0.1 * (bool(typed_type) and typed_type == self._type_words[index])
                 scored.append((-score, fold(area.name), index))
         if not scored:
             return self._search_joined(query, limit)
@@ -322,14 +361,19 @@ class AreaCatalog:
 
     def _search_joined(self, query: str, limit: int) -> list[Area]:
         """Fallback for run-together or badly misspelt names: fuzzy on whole names."""
-        found = process.extract(
-            query.replace(" ", ""),
-            self._folded_names,
-            scorer=fuzz.ratio,
-            score_cutoff=78,
-            limit=limit,
-        )
-        return [self._areas[index] for _, _, index in found]
+        joined = query.replace(" ", "")
+        found = [
+            (score, index)
+            for names in (self._folded_names, self._joined_full)
+            for _, score, index in process.extract(
+                joined, names, scorer=fuzz.ratio, score_cutoff=78, limit=limit
+            )
+        ]
+        best: dict[int, float] = {}
+        for score, index in found:
+            best[index] = max(score, best.get(index, 0.0))
+        ranked = sorted(best, key=lambda index: -best[index])
+        return [self._areas[index] for index in ranked[:limit]]
 
     # location
 
