@@ -67,11 +67,7 @@ def main() -> None:
         return process.extract(fold(text), labels, scorer=fuzz.WRatio, limit=30)
 
     typed = texts[::4]
-    first = sum(
-        1
-        for name in typed
-        if (catalog.search(name) or [None])[0] is not None and catalog.search(name)[0].name == name
-    )
+    first = sum(1 for name in typed if [a.name for a in catalog.search(name)[:1]] == [name])
     typos = texts[3::4]
     targets = [fold(n) for n in typed]
     found_typo = sum(
