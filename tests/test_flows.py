@@ -11,7 +11,8 @@ from PIL import Image
 from sqlalchemy import select
 
 from bot.app import Core, build_core
-from storage.models import Chat, Tip
+from storage.area_catalog import AreaCatalog, load_builtin
+from storage.models import Chat, Subscription, Tip
 from storage.repositories import tips
 from tests.conftest import make_settings
 from tests.flowchat import FlowChat
@@ -251,3 +252,38 @@ async def test_review_edit_and_contact(chat: FlowChat, core: Core) -> None:
     assert core.dispatcher.services.vault.decrypt(tip.contact_enc) == "0912 345 678 sau 18h"
     assert [a.kind for a in tip.attachments] == ["photo"]
     assert tip.attachments[0].file_ref.startswith("stored:")
+
+
+async def test_an_area_that_disappeared_is_refused(chat: FlowChat, core: Core) -> None:
+    await chat.text("/subscribe")
+    await chat.text("hoang mai")
+    assert "Phường Hoàng Mai · Hà Nội" in [b.label for b in chat.buttons]
+    services = core.dispatcher.services
+    services.areas = AreaCatalog(load_builtin(["Nghệ An"]))
+    await chat.press("Phường Hoàng Mai · Hà Nội")
+    assert "không còn trong danh sách" in chat.all_text
+    await chat.text("hoang mai")
+    assert "Cảnh báo cho Phường Hoàng Mai · Nghệ An" in chat.all_text
+    async with services.sessions() as session:
+        assert await session.scalar(select(Subscription.id)) is None
+
+
+async def test_subscriptions_round_trip(chat: FlowChat, core: Core) -> None:
+    await chat.text("/subscribe")
+    await chat.text("phuong sai gon")
+    await chat.press("Giao thông")
+    await chat.press("Cháy nổ")
+    await chat.press("Giao thông")
+    await chat.press("Lưu")
+    assert "Đã đăng ký: Phường Sài Gòn · Hồ Chí Minh — Cháy nổ" in chat.all_text
+    await chat.text("/subscribe")
+    await chat.text("sai gon")
+    await chat.press("Tất cả chủ đề")
+    await chat.press("Lưu")
+    assert "Đã cập nhật" in chat.all_text
+    await chat.text("/mysubscriptions")
+    assert "Phường Sài Gòn · Hồ Chí Minh — Tất cả chủ đề" in chat.all_text
+    await chat.text("stop")
+    assert "đã xóa 1 đăng ký" in chat.all_text
+    async with core.dispatcher.services.sessions() as session:
+        assert await session.scalar(select(Subscription.id)) is None
