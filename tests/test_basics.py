@@ -28,6 +28,19 @@ ROOT = Path(__file__).resolve().parent.parent
 KEY_USE = re.compile(r"""\bt\(\s*f?["']([a-z_]+\.[a-z_.{}]+)["']""")
 
 
+def run_cli(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """Run `tipline ARGS` in a fresh process."""
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args],
+        env={**env, "PYTHONPATH": str(ROOT)},
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+    )
+
+
 def test_catalogs_have_the_same_keys_and_placeholders() -> None:
     catalog = Catalog()
     vi, en = catalog.messages["vi"], catalog.messages["en"]
@@ -78,15 +91,7 @@ def test_cli_reports_bad_config_in_one_line(
 ) -> None:
     env = {**os.environ, "TIPLINE_DATA_DIR": str(tmp_path), "TIPLINE_WEB_PORT": "0"}
     env[variable] = value
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "run"],
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    result = run_cli(tmp_path, env, "run")
     assert result.returncode == 2
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("tipline: ") and named in last
@@ -95,15 +100,7 @@ def test_cli_reports_bad_config_in_one_line(
 
 def test_cli_db_upgrade(tmp_path: Path) -> None:
     env = {**os.environ, "TIPLINE_DATA_DIR": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "db", "upgrade"],
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    result = run_cli(tmp_path, env, "db", "upgrade")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "tipline.sqlite3").exists()
 
@@ -167,14 +164,6 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
     data = tmp_path / "from-dotenv"
     (tmp_path / ".env").write_text(f"TIPLINE_DATA_DIR={data}\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIPLINE_")}
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "db", "upgrade"],
-        env={**env, "PYTHONPATH": str(ROOT)},
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
+    result = run_cli(tmp_path, env, "db", "upgrade")
     assert result.returncode == 0, result.stderr
     assert (data / "tipline.sqlite3").exists()

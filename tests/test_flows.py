@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 from sqlalchemy import select
@@ -137,9 +140,18 @@ async def test_mytips_with_code_and_pin(chat: FlowChat, core: Core) -> None:
     assert code in other.all_text and "đang chờ" in other.all_text
 
 
-async def test_flood_is_answered_once_and_changes_nothing(tmp_path: Path) -> None:
-    built = await build_core(make_settings(tmp_path, flood_messages=5, flood_window_seconds=60))
+@asynccontextmanager
+async def custom_core(tmp_path: Path, **overrides: Any) -> AsyncIterator[Core]:
+    """A core with some settings changed, closed afterwards."""
+    built = await build_core(make_settings(tmp_path, **overrides))
     try:
+        yield built
+    finally:
+        await built.close()
+
+
+async def test_flood_is_answered_once_and_changes_nothing(tmp_path: Path) -> None:
+    async with custom_core(tmp_path, flood_messages=5, flood_window_seconds=60) as built:
         chat = FlowChat(built.dispatcher, address="flooding-visitor-0123456789abcdefghijklmno")
         await chat.text("/tip")
         await chat.press("Ma túy")
@@ -153,8 +165,6 @@ async def test_flood_is_answered_once_and_changes_nothing(tmp_path: Path) -> Non
         async with built.dispatcher.services.sessions() as session:
             row = await session.scalar(select(Chat))
         assert row is not None and row.step == "description"
-    finally:
-        await built.close()
 
 
 async def test_restart_mid_flow_resumes(tmp_path: Path) -> None:
@@ -176,8 +186,7 @@ async def test_restart_mid_flow_resumes(tmp_path: Path) -> None:
 
 
 async def test_idle_draft_expires_with_a_message(tmp_path: Path) -> None:
-    built = await build_core(make_settings(tmp_path, conversation_timeout_minutes=1))
-    try:
+    async with custom_core(tmp_path, conversation_timeout_minutes=1) as built:
         chat = FlowChat(built.dispatcher, address="idle-visitor-0123456789abcdefghijklmnopqrs")
         await chat.text("/tip")
         await chat.press("Ma túy")
@@ -191,8 +200,6 @@ async def test_idle_draft_expires_with_a_message(tmp_path: Path) -> None:
         async with built.dispatcher.services.sessions() as session:
             row = await session.scalar(select(Chat))
         assert row is not None and row.flow is None and row.data == {}
-    finally:
-        await built.close()
 
 
 async def test_language_switch_mid_flow_keeps_draft(chat: FlowChat) -> None:
