@@ -124,6 +124,12 @@ class Dispatcher:
                     await self._route(ctx)
                     chat.updated_at = ctx.now
                 kept = ctx.kept_files
+            except Exception:
+                # The transaction rolled back, so nothing changed; the user still gets an answer.
+                log.exception("handling an event failed")
+                language = self._languages.get(key, "vi")
+                text = self.services.translate(language, "error.internal")
+                return Response(replies=[Reply(text=text)], button_notice=text, language=language)
             finally:
                 for ref in set(stored.values()) - kept:
                     self.services.files.delete(ref)

@@ -10,10 +10,12 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PIL import Image
 from sqlalchemy import select
 
 from bot.app import Core, build_core
+from handlers import tip as tip_flow
 from storage.area_catalog import AreaCatalog, load_builtin
 from storage.models import Chat, Subscription, Tip
 from storage.repositories import tips
@@ -294,3 +296,20 @@ async def test_subscriptions_round_trip(chat: FlowChat, core: Core) -> None:
     assert "đã xóa 1 đăng ký" in chat.all_text
     async with core.dispatcher.services.sessions() as session:
         assert await session.scalar(select(Subscription.id)) is None
+
+
+async def test_a_failure_inside_a_step_is_answered_and_changes_nothing(
+    chat: FlowChat, core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await chat.text("/tip")
+    await chat.press("Ma túy")
+
+    async def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("database went away")
+
+    monkeypatch.setitem(tip_flow._HANDLERS, tip_flow.Step.AREA, broken)
+    await chat.text("Bến Thành")
+    assert "hệ thống gặp sự cố" in chat.all_text
+    monkeypatch.undo()
+    await chat.text("Bến Thành")
+    assert "Bước 3/7" in chat.all_text
