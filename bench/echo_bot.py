@@ -60,7 +60,8 @@ def main() -> None:
     )
     application.add_handler(MessageHandler(filters.TEXT, echo))
     application.add_handler(CallbackQueryHandler(pressed))
-    application.run_polling(poll_interval=0.0, timeout=10, allowed_updates=ALLOWED_UPDATES)
+    # The same polling as tipline's channel, so the two differ only in what they do per update.
+    application.run_polling(poll_interval=0.05, timeout=10, allowed_updates=ALLOWED_UPDATES)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,8 @@ CHANNEL = "telegram"
 TEXT_LIMIT = 4096
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+# A short pause between long polls lets updates arriving together come in one getUpdates.
+POLL_INTERVAL = 0.05
 SEND_ATTEMPTS = 4
 MAX_RETRY_WAIT = 30.0
 _MEDIA = (
@@ -74,6 +76,8 @@ class TelegramChannel:
         self.catalog = catalog
         self.webhook_mode = bool(settings.telegram_webhook_url)
         self.webhook_secret = settings.telegram_webhook_secret or secrets.token_urlsafe(32)
+        # Chats showing a location keyboard, so the next plain message can close it (memory only).
+        self._location_keyboards: set[int] = set()
         builder = (
             Application.builder()
             .token(settings.telegram_token)
@@ -104,7 +108,7 @@ class TelegramChannel:
             assert app.updater is not None
             await app.bot.delete_webhook()
             await app.updater.start_polling(
-                poll_interval=0.0, timeout=10, allowed_updates=ALLOWED_UPDATES
+                poll_interval=POLL_INTERVAL, timeout=10, allowed_updates=ALLOWED_UPDATES
             )
             log.info("telegram polling started")
 
@@ -225,10 +229,15 @@ class TelegramChannel:
         chat = update.effective_chat
         if chat is None:
             return True
-        for reply in response.replies:
-            for text, markup in _messages(reply):
-                if await self._send_part(chat.id, text, markup) is Delivery.BLOCKED:
-                    return False
+        keyboard_open = chat.id in self._location_keyboards
+        messages, keyboard_open = compose(response.replies, keyboard_open)
+        if keyboard_open:
+            self._location_keyboards.add(chat.id)
+        else:
+            self._location_keyboards.discard(chat.id)
+        for text, markup in messages:
+            if await self._send_part(chat.id, text, markup) is Delivery.BLOCKED:
+                return False
         return True
 
     async def _settle_pressed(self, query: CallbackQuery, response: Response) -> None:
@@ -274,35 +283,54 @@ class Delivery(Enum):
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None
 
 
-def _messages(reply: Reply) -> list[tuple[str, Markup]]:
-    """A reply as Telegram messages: split to the length limit, markup on the last part.
+def compose(replies: list[Reply], keyboard_open: bool) -> tuple[list[tuple[str, Markup]], bool]:
+    """The Telegram messages for some replies, and whether a location keyboard is left open.
 
-    Plain messages also close any location keyboard. One message cannot carry inline buttons
-    and a location keyboard, so that case adds a short message with the keyboard.
+    A plain reply is folded into the one after it (one message, not two) unless it has to close
+    an open location keyboard, which only a message without inline buttons can do. One message
+    cannot carry inline buttons and a location keyboard, so that case adds a short message.
     """
-    location = (
-        ReplyKeyboardMarkup(
-            [[KeyboardButton(reply.request_location, request_location=True)]],
-            resize_keyboard=True,
-            one_time_keyboard=True,
-        )
-        if reply.request_location
-        else None
+    messages: list[tuple[str, Markup]] = []
+    pending = ""
+    for index, reply in enumerate(replies):
+        text = f"{pending}\n\n{reply.text}" if pending else reply.text
+        if pending and len(text) > TEXT_LIMIT:
+            messages.extend((part, None) for part in split_text(pending, TEXT_LIMIT))
+            text = reply.text
+        pending = ""
+        plain = not reply.buttons and not reply.request_location
+        if plain and not keyboard_open and index < len(replies) - 1:
+            pending = text
+            continue
+        location = _location_keyboard(reply)
+        markup: Markup = location
+        if reply.buttons:
+            markup = InlineKeyboardMarkup(
+                [
+                    [InlineKeyboardButton(b.label, callback_data=b.token) for b in row]
+                    for row in reply.buttons
+                ]
+            )
+        elif plain and keyboard_open:
+            markup, keyboard_open = ReplyKeyboardRemove(), False
+        parts = split_text(text, TEXT_LIMIT)
+        messages.extend((part, None) for part in parts[:-1])
+        messages.append((parts[-1], markup))
+        if reply.buttons and location is not None:
+            messages.append((reply.location_hint or reply.request_location or "📍", location))
+        keyboard_open = keyboard_open or location is not None
+    return messages, keyboard_open
+
+
+def _location_keyboard(reply: Reply) -> ReplyKeyboardMarkup | None:
+    """The one-button keyboard that shares the user's location, when the reply asks for it."""
+    if not reply.request_location:
+        return None
+    return ReplyKeyboardMarkup(
+        [[KeyboardButton(reply.request_location, request_location=True)]],
+        resize_keyboard=True,
+        one_time_keyboard=True,
     )
-    markup: Markup = location or ReplyKeyboardRemove()
-    if reply.buttons:
-        markup = InlineKeyboardMarkup(
-            [
-                [InlineKeyboardButton(b.label, callback_data=b.token) for b in row]
-                for row in reply.buttons
-            ]
-        )
-    parts = split_text(reply.text, TEXT_LIMIT)
-    messages: list[tuple[str, Markup]] = [(part, None) for part in parts[:-1]]
-    messages.append((parts[-1], markup))
-    if reply.buttons and location is not None:
-        messages.append((reply.location_hint or reply.request_location or "📍", location))
-    return messages
 
 
 def _seconds(value: float | timedelta) -> float:
