@@ -22,9 +22,10 @@ one has arrived (event-driven, no polling):
              inline button the echo bot attaches to every echo (the bot answers the query and
              sends "pressed ..."): 9 updates and 14 Bot API calls per flow
 
-Per update: reply latency = inject -> the first successful sendMessage to that chat after the
-inject; the update is complete when the last message of the bot's answer, the one carrying the
-next prompt, has arrived (tipline: the first sendMessage with inline buttons, or after the
+Per update: reply latency = inject -> the first successful sendMessage or editMessageText
+(tipline turns a pressed prompt into the next one) to that chat after the inject; the update is
+complete when the last message of the bot's answer, the one carrying the next prompt, has
+arrived (tipline: the first message with inline buttons, or after the
 category press the location keyboard that follows the area prompt, see Step.ends_with; echo:
 the echo). Messages arriving after an answer was complete are counted: non-zero means TIP_FLOW
 no longer matches the bot. Every wait is bounded (--step-timeout, --phase-timeout); a stuck
@@ -171,7 +172,7 @@ class ChatWatch:
         return self.done
 
     def on_message(self, message: JSONDict, params: JSONDict, now: float) -> None:
-        """A sendMessage to this chat succeeded."""
+        """A sendMessage or editMessageText to this chat succeeded."""
         done = self.done
         if done is None or done.done():
             self.strays += 1
@@ -197,13 +198,23 @@ class BenchServer(FakeTelegramServer):
         super().__init__()
         self.watches: dict[ChatKey, ChatWatch] = {}
         self.register_method("sendMessage", self._send_and_notify)
+        self.register_method("editMessageText", self._edit_and_notify)
 
     def _send_and_notify(self, bot: BotState, params: JSONDict) -> JSONDict:
         message = self._send_message(bot, params)
+        self._notify(message, params)
+        return message
+
+    def _edit_and_notify(self, bot: BotState, params: JSONDict) -> JSONDict | bool:
+        edited = self._edit_message_text(bot, params)
+        if isinstance(edited, dict):
+            self._notify(edited, params)
+        return edited
+
+    def _notify(self, message: JSONDict, params: JSONDict) -> None:
         watch = self.watches.get(message["chat"]["id"])
         if watch is not None:
             watch.on_message(message, params, time.perf_counter())
-        return message
 
 
 # --- citizens --------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import hmac
 import logging
 import os
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 from enum import Enum
 from typing import Any
@@ -15,7 +16,6 @@ from aiohttp import web
 from telegram import (
     BotCommand,
     BotCommandScopeAllPrivateChats,
-    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
@@ -221,36 +221,52 @@ class TelegramChannel:
         return Attachment(kind, f"telegram:{file_id}", mime, size, fetch=fetch)
 
     async def render(self, update: Update, response: Response) -> bool:
-        """Answer the button, mark what was chosen, send each reply; False if blocked."""
-        query = update.callback_query
-        if query is not None:
-            await _quietly(query.answer(text=response.button_notice))
-            await self._settle_pressed(query, response)
+        """Answer the button, then show the replies; False if the chat has blocked the bot.
+
+        After a valid press the pressed message becomes the next prompt (headed by the choice),
+        so a flow stays one tidy message instead of a trail of dead keyboards.
+        """
         chat = update.effective_chat
         if chat is None:
             return True
         keyboard_open = chat.id in self._location_keyboards
-        messages, keyboard_open = compose(response.replies, keyboard_open)
+        replies = list(response.replies)
+        if response.chosen_label and replies:
+            first = replies[0]
+            replies[0] = replace(first, text=f"✓ {response.chosen_label}\n\n{first.text}")
+        messages, keyboard_open = compose(replies, keyboard_open)
         if keyboard_open:
             self._location_keyboards.add(chat.id)
         else:
             self._location_keyboards.discard(chat.id)
+        query = update.callback_query
+        if query is not None:
+            await _quietly(query.answer(text=response.button_notice))
+            pressed = query.message if isinstance(query.message, Message) else None
+            if pressed is not None:
+                messages = await self._settle_pressed(pressed, response, messages)
         for text, markup in messages:
             if await self._send_part(chat.id, text, markup) is Delivery.BLOCKED:
                 return False
         return True
 
-    async def _settle_pressed(self, query: CallbackQuery, response: Response) -> None:
-        """Show the chosen label under the old message and drop its buttons."""
-        message = query.message
-        if not isinstance(message, Message):
-            return
-        if response.chosen_label and message.text:
-            text = f"{message.text}\n\n✓ {response.chosen_label}"
-            if len(text) <= TEXT_LIMIT:
-                await _quietly(message.edit_text(text, reply_markup=None))
-                return
-        await _quietly(message.edit_reply_markup(reply_markup=None))
+    async def _settle_pressed(
+        self, pressed: Message, response: Response, messages: list[tuple[str, Markup]]
+    ) -> list[tuple[str, Markup]]:
+        """Turn the pressed message into the first reply if it can be; the messages left to send."""
+        first_markup = messages[0][1] if messages else None
+        editable = first_markup is None or isinstance(first_markup, InlineKeyboardMarkup)
+        if response.chosen_label and pressed.text and messages and editable:
+            text, markup = messages[0]
+            inline = markup if isinstance(markup, InlineKeyboardMarkup) else None
+            try:
+                await pressed.edit_text(text, reply_markup=inline)
+                return messages[1:]
+            except TelegramError as exc:  # too old to edit, or gone: send it instead
+                log.info("editing the pressed message failed: %s", type(exc).__name__)
+        # A stale press, or a reply that cannot be an edit: just retire the old keyboard.
+        await _quietly(pressed.edit_reply_markup(reply_markup=None))
+        return messages
 
     async def _send_part(self, chat_id: int, text: str, markup: Any) -> Delivery:
         """Send one message, waiting out a flood limit or a brief outage a few times."""
