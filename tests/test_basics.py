@@ -167,3 +167,27 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
     result = run_cli(tmp_path, env, "db", "upgrade")
     assert result.returncode == 0, result.stderr
     assert (data / "tipline.sqlite3").exists()
+
+
+def test_areas_command_line(tmp_path: Path) -> None:
+    env = {**os.environ, "TIPLINE_DATA_DIR": str(tmp_path / "data"), "TIPLINE_PROVINCES": "01"}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("name,ward_code\nTổ 1,70\nẤp 2,26743\n", encoding="utf-8")
+    result = run_cli(tmp_path, env, "areas", "import", str(bad))
+    assert result.returncode == 1
+    assert (
+        "line 3: unknown ward code W26743" in result.stdout
+        and "nothing was imported" in result.stdout
+    )
+    listed = run_cli(tmp_path, env, "areas", "list", "W00070")
+    assert listed.returncode == 0 and "0 areas" in listed.stdout
+    good = tmp_path / "good.csv"
+    good.write_text("name,ward_code,latitude,longitude\nTổ 1,70,21.03,105.85\n", encoding="utf-8")
+    assert run_cli(tmp_path, env, "areas", "import", str(good)).returncode == 0
+    listed = run_cli(tmp_path, env, "areas", "list", "W00070")
+    assert "N00070-to-1" in listed.stdout and "Tổ 1 · Phường Hoàn Kiếm · Hà Nội" in listed.stdout
+    found = run_cli(tmp_path, env, "areas", "search", "hoan", "kiem")
+    assert found.stdout.splitlines()[0].startswith("W00070") and "found in" in found.stdout
+    assert "no subscribers" in run_cli(tmp_path, env, "areas", "subscribers").stdout
+    provinces = run_cli(tmp_path, env, "areas", "list")
+    assert "P01" in provinces.stdout and "1 areas" in provinces.stdout
