@@ -102,7 +102,7 @@ TIP_FLOW = (
     Step("text", "Quán nước đầu hẻm 45 Nguyễn Trãi"),
     Step("text", "Có nhóm thanh niên bán ma túy vào buổi tối, khoảng 21 giờ."),
     Step("press", "Bỏ qua ➡"),
-    Step("press", "Sớm hơn trong hôm nay"),
+    Step("press", "Lúc trước, trong hôm nay"),
     Step("press", "🕶 Giữ ẩn danh"),
     Step("press", "✅ Gửi tin báo"),  # the code and PIN, then the offer of area alerts
 )

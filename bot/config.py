@@ -69,6 +69,8 @@ class Settings(BaseSettings):
             items = tuple(part.strip() for part in value.split(",") if part.strip())
             if not items:
                 raise ValueError("needs at least one category")
+            if any(len(item) > 32 for item in items):
+                raise ValueError("category keys are at most 32 characters")
             return items
         return value
 

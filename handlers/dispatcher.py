@@ -6,14 +6,16 @@ import asyncio
 import logging
 import math
 import time
+import traceback
+import unicodedata
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from handlers import admin, menu, mytips, subscriptions, tip
 from handlers.context import Context, Services
 from handlers.flow import FlowSpec
-from handlers.types import TOKEN_SEPARATOR, AttachmentKind, InboundEvent, Reply, Response
+from handlers.types import TOKEN_SEPARATOR, InboundEvent, Reply, Response
 from storage.models import utcnow
 from storage.repositories import chats
 from storage.repositories import subscriptions as subscriptions_repo
@@ -21,6 +23,8 @@ from storage.repositories import subscriptions as subscriptions_repo
 log = logging.getLogger(__name__)
 
 # Flows a conversation can be in, by the name stored in chats.flow.
+Deliver = Callable[[Response], Awaitable[None]]
+
 FLOWS: dict[str, FlowSpec] = {
     spec.name: spec
     for spec in (tip.FLOW, mytips.FLOW, subscriptions.FLOW, subscriptions.MANAGE_FLOW)
@@ -104,38 +108,51 @@ class Dispatcher:
         """The keyed hash standing for a chat address everywhere in storage."""
         return self.services.vault.keyed_hash(f"{event.channel}:{event.address}")
 
-    async def handle(self, event: InboundEvent) -> Response:
-        """Handle one event and say what to answer."""
+    async def handle(self, event: InboundEvent, deliver: Deliver | None = None) -> Response:
+        """Handle one event and say what to answer; `deliver` sends it before the next event."""
         key = self.address_hash(event)
         allowed, warn = self.flood.check(key)
         if not allowed:
-            return self._flood_response(key, warn)
+            response = self._flood_response(key, warn)
+            if deliver is not None:
+                await deliver(response)
+            return response
         async with self.locks.hold(key):
-            # Downloads and re-encoding happen before the transaction, never while holding it.
-            stored = await self._store_files(event)
-            kept: set[str] = set()
-            try:
-                async with self.services.sessions() as session, session.begin():
-                    language = "en" if (event.language_hint or "").startswith("en") else "vi"
-                    chat, is_new = await chats.get_or_create(session, key, event.channel, language)
-                    ctx = Context(
-                        self.services, session, chat, event, is_new=is_new, stored_files=stored
-                    )
-                    await self._route(ctx)
-                    chat.updated_at = ctx.now
-                kept = ctx.kept_files
-            except Exception:
-                # The transaction rolled back, so nothing changed; the user still gets an answer.
-                log.exception("handling an event failed")
-                language = self._languages.get(key, "vi")
-                text = self.services.translate(language, "error.internal")
-                return Response(replies=[Reply(text=text)], button_notice=text, language=language)
-            finally:
-                for ref in set(stored.values()) - kept:
-                    self.services.files.delete(ref)
-            self._remember_language(key, chat.language)
-            ctx.response.language = chat.language
-            return ctx.response
+            response = await self._handle_locked(key, event)
+            if deliver is not None:
+                # Inside the chat's lock, so replies reach the user in the order of events.
+                await deliver(response)
+            return response
+
+    async def _handle_locked(self, key: str, event: InboundEvent) -> Response:
+        """One event, in one transaction, while holding the chat's lock."""
+        # Downloads and re-encoding happen before the transaction, never while holding it.
+        stored = await self._store_files(event)
+        kept: set[str] = set()
+        try:
+            async with self.services.sessions() as session, session.begin():
+                language = "en" if (event.language_hint or "").startswith("en") else "vi"
+                chat, is_new = await chats.get_or_create(session, key, event.channel, language)
+                ctx = Context(
+                    self.services, session, chat, event, is_new=is_new, stored_files=stored
+                )
+                await self._route(ctx)
+                chat.updated_at = ctx.now
+            kept = ctx.kept_files
+        except Exception as exc:
+            # The transaction rolled back, so nothing changed; the user still gets an answer.
+            # Only the type and code locations are logged: messages may quote citizen text.
+            where = "".join(traceback.format_tb(exc.__traceback__))
+            log.error("handling an event failed: %s\n%s", type(exc).__name__, where)
+            language = self._languages.get(key, "vi")
+            text = self.services.translate(language, "error.internal")
+            return Response(replies=[Reply(text=text)], button_notice=text, language=language)
+        finally:
+            for ref in set(stored.values()) - kept:
+                self.services.files.delete(ref)
+        self._remember_language(key, chat.language)
+        ctx.response.language = chat.language
+        return ctx.response
 
     async def _store_files(self, event: InboundEvent) -> dict[int, str]:
         """Fetch and store the event's files that can be kept as files: images stripped."""
@@ -143,9 +160,7 @@ class Dispatcher:
         files = self.services.files
         limit = self.services.limits.max_attachment_bytes
         for index, attachment in enumerate(event.attachments):
-            is_image = attachment.kind is AttachmentKind.PHOTO or (
-                (attachment.mime_type or "").startswith("image/")
-            )
+            is_image = attachment.is_image
             if attachment.fetch is None or (attachment.size or 0) > limit:
                 continue
             if not is_image and attachment.platform_ref:
@@ -210,7 +225,12 @@ class Dispatcher:
             await self.reprompt(ctx)
             return
         command = event.command
-        if command == "stop" or (event.text or "").strip().casefold() in subscriptions.STOP_WORDS:
+        stop_word = unicodedata.normalize("NFC", (event.text or "").strip().casefold())
+        if stop_word in subscriptions.STOP_WORDS and chat.flow == tip.NAME:
+            # Mid-tip the word means this draft, not every subscription.
+            await menu.handle_command(ctx, "cancel", self)
+            return
+        if command == "stop" or stop_word in subscriptions.STOP_WORDS:
             await self.discard(ctx)
             await subscriptions.leave_everything(ctx)
             menu.show_menu(ctx)
@@ -294,9 +314,12 @@ class Dispatcher:
         idle_since = utcnow() - self.services.limits.conversation_timeout
         async with self.services.sessions() as session, session.begin():
             expired = await chats.expired_drafts(session, idle_since)
-            for chat in expired:
-                flow = FLOWS.get(chat.flow or "")
-                if flow is not None:
-                    flow.discard(self.services.files, chat.data)
-            await chats.mark_expired(session, [chat.id for chat in expired])
-        return len(expired)
+            drafts = {chat.id: (chat.flow or "", dict(chat.data)) for chat in expired}
+            swept = await chats.mark_expired(session, list(drafts), idle_since)
+        # Files go only once the drafts are gone for good, and only for drafts still idle.
+        for chat_id in swept:
+            flow_name, data = drafts[chat_id]
+            flow = FLOWS.get(flow_name)
+            if flow is not None:
+                flow.discard(self.services.files, data)
+        return len(swept)

@@ -87,7 +87,7 @@ async def handle(ctx: Context, action: str | None) -> None:
 def receive_code(ctx: Context) -> None:
     """Take a typed tip code."""
     text = ctx.event.text
-    if text is None:
+    if text is None or ctx.event.attachments:
         ctx.say(ctx.t("input.unexpected", wants=ctx.t("wants.code")))
         return
     code = normalize_code(text)
@@ -105,11 +105,17 @@ async def receive_pin(ctx: Context) -> bool:
         ctx.say(ctx.t("mytips.bad_pin"))
         return False
     code = str(ctx.draft.get("code", ""))
+    failures = ctx.services.pin_failures
+    if failures.blocked(code):
+        ctx.end_flow()
+        show_menu(ctx, intro=ctx.t("mytips.locked"))
+        return True
     tip = await tips.find_by_code(ctx.session, code)
     expected = ctx.services.vault.keyed_hash(f"pin:{code}:{pin}")
     if tip is None or not hmac.compare_digest(tip.pin_hash, expected):
+        failures.record(code)
         attempts = int(ctx.draft.get("attempts", 0)) + 1
-        if attempts >= MAX_PIN_ATTEMPTS:
+        if attempts >= MAX_PIN_ATTEMPTS or failures.blocked(code):
             ctx.end_flow()
             show_menu(ctx, intro=ctx.t("mytips.too_many"))
             return True

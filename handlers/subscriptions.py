@@ -13,7 +13,8 @@ from storage.repositories import subscriptions
 SUBSCRIBE = "subscribe"
 MANAGE = "mysubs"
 TOPICS = ("scams", "drugs", "traffic", "fire", "missing", "all")
-STOP_WORDS = frozenset({"stop", "hủy", "huỷ", "huy"})
+# Exact messages that mean "leave everything" (not "huy": Huy is a common given name).
+STOP_WORDS = frozenset({"stop", "hủy", "huỷ"})
 
 
 class Step(StrEnum):
@@ -92,7 +93,9 @@ def toggle(topics: list[str], topic: str) -> list[str]:
         return ["all"]
     chosen = [t for t in topics if t != "all"]
     chosen = [t for t in chosen if t != topic] if topic in chosen else [*chosen, topic]
-    return [t for t in TOPICS if t in chosen] or ["all"]
+    ordered = [t for t in TOPICS if t in chosen]
+    # Every topic ticked is "all" (and so will be topics added later); none ticked falls back.
+    return ["all"] if not ordered or len(ordered) == len(TOPICS) - 1 else ordered
 
 
 async def save(ctx: Context, area_code: str, topics: list[str]) -> None:

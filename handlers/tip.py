@@ -105,6 +105,9 @@ async def start(ctx: Context) -> None:
 
 
 def _with_cancel(ctx: Context, rows: list[list[tuple[str, str]]]) -> list[list[tuple[str, str]]]:
+    """The step's buttons, then Cancel; while editing from the review, Back to review instead."""
+    if ctx.draft.get("editing") and _step(ctx) is not Step.REVIEW:
+        return [*rows, [(ctx.t("review.back"), "tip:review")]]
     return [*rows, [(ctx.t("button.cancel"), "tip:cancel")]]
 
 
@@ -133,7 +136,10 @@ async def prompt(ctx: Context) -> None:
         count = len(draft.get("attachments", []))
         if count:
             text = ctx.t("tip.attachments_count", count=count, max=MAX_ATTACHMENTS)
-            rows = [[(ctx.t("button.done"), "att:done")]]
+            rows = [
+                [(ctx.t("button.done"), "att:done")],
+                [(ctx.t("tip.attachments_clear"), "att:clear")],
+            ]
         else:
             text = ctx.t("tip.ask_attachments", max=MAX_ATTACHMENTS)
             rows = [[(ctx.t("button.skip"), "att:done")]]
@@ -199,6 +205,16 @@ def _advance(ctx: Context, done: Step) -> None:
 
 async def handle(ctx: Context, action: str | None) -> None:
     """Take input at the current step; anything unexpected is explained and the step re-asked."""
+    if action == "tip:review":
+        ctx.go(NAME, Step.REVIEW)
+        await prompt(ctx)
+        return
+    if action == "att:clear":
+        discard(ctx.services.files, ctx.draft)
+        ctx.update_draft(attachments=[])
+        ctx.say(ctx.t("tip.attachments_cleared"))
+        await prompt(ctx)
+        return
     if action == "tip:cancel":
         discard(ctx.services.files, ctx.draft)
         ctx.end_flow()
@@ -243,16 +259,11 @@ async def receive_category(ctx: Context, action: str | None) -> bool:
 
 
 async def receive_area(ctx: Context, action: str | None) -> bool:
-    """Take the area from the picker; a shared location is also kept as the exact point."""
-    location = ctx.event.location
+    """Take the area from the picker; a location shared here only finds the area, unstored."""
     code = await area_picker.handle(ctx, action)
     if code is None:
         return True
     ctx.update_draft(area_code=code)
-    if location is not None:
-        ctx.update_draft(
-            latitude=round(location.latitude, 6), longitude=round(location.longitude, 6)
-        )
     _advance(ctx, Step.AREA)
     return True
 
@@ -261,6 +272,7 @@ async def receive_place(ctx: Context, action: str | None) -> bool:
     """Take optional details of the exact place, a shared location, or Skip."""
     event = ctx.event
     if action == "place:skip":
+        ctx.update_draft(place_text=None, latitude=None, longitude=None)
         _advance(ctx, Step.PLACE)
         return True
     if event.location is not None:
@@ -283,10 +295,12 @@ async def receive_place(ctx: Context, action: str | None) -> bool:
 
 
 async def receive_description(ctx: Context, action: str | None) -> bool:
-    """Take the description, 10 to 4,000 characters."""
+    """Take the description, 10 to 4,000 characters; a photo's caption counts, photo and all."""
     event = ctx.event
     text = (event.text or "").strip()
-    if not text or event.attachments or event.unsupported or event.location:
+    if not text or event.unsupported or event.location:
+        return _wrong_kind(ctx, "wants.description")
+    if event.attachments and not DESCRIPTION_MIN <= len(text) <= DESCRIPTION_MAX:
         return _wrong_kind(ctx, "wants.description")
     if len(text) < DESCRIPTION_MIN:
         ctx.say(ctx.t("tip.description_short", min=DESCRIPTION_MIN))
@@ -296,6 +310,8 @@ async def receive_description(ctx: Context, action: str | None) -> bool:
         return True
     ctx.update_draft(description=text)
     _advance(ctx, Step.DESCRIPTION)
+    if event.attachments:
+        await receive_attachments(ctx, None)
     return True
 
 
@@ -316,7 +332,9 @@ async def receive_attachments(ctx: Context, action: str | None) -> bool:
             mb = ctx.limits.max_attachment_bytes // (1024 * 1024)
             ctx.say(ctx.t("tip.attachment_too_big", max_mb=mb))
             continue
-        ref = ctx.keep_stored_file(index) or attachment.platform_ref
+        ref = ctx.keep_stored_file(index)
+        if ref is None and not attachment.is_image:
+            ref = attachment.platform_ref  # not an image: nothing to strip, keep the reference
         if not ref:
             ctx.say(ctx.t("tip.attachment_failed"))
             continue

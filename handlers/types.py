@@ -35,6 +35,11 @@ class Attachment:
     size: int | None = None
     fetch: Callable[[], Awaitable[bytes]] | None = field(default=None, compare=False)
 
+    @property
+    def is_image(self) -> bool:
+        """Images are kept only as stored copies stripped of metadata, never as they came."""
+        return self.kind is AttachmentKind.PHOTO or (self.mime_type or "").startswith("image/")
+
 
 @dataclass(frozen=True)
 class InboundEvent:

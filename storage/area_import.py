@@ -13,6 +13,7 @@ from storage.area_catalog import AreaCatalog, AreaKind, Ring, fold
 from storage.models import Neighbourhood
 
 NAME_MAX = 200
+CODE_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,10 @@ def _geojson_rows(text: str) -> list[_Row]:
         return [_Row("file", "", "", "", problem="not a GeoJSON FeatureCollection")]
     rows = []
     for number, feature in enumerate(features, start=1):
-        props = feature.get("properties") or {} if isinstance(feature, dict) else {}
+        props = feature.get("properties") if isinstance(feature, dict) else None
+        if not isinstance(props, dict):
+            rows.append(_Row(f"feature {number}", "", "", "", problem="properties missing"))
+            continue
         row = _Row(
             where=f"feature {number}",
             name=str(props.get("name") or "").strip(),
@@ -125,6 +129,8 @@ def _apply_geometry(row: _Row, geometry: Any) -> None:
             polygons = [coordinates] if kind == "Polygon" else list(coordinates)
             rings = tuple(tuple((float(x), float(y)) for x, y, *_ in poly[0]) for poly in polygons)
             if any(len(ring) < 4 for ring in rings):
+                raise ValueError
+            if not all(-180 <= x <= 180 and -90 <= y <= 90 for ring in rings for x, y in ring):
                 raise ValueError
             row.polygons = rings
             points = [p for ring in rings for p in ring]
@@ -182,6 +188,8 @@ def _problem(row: _Row, catalog: AreaCatalog) -> str | None:
     ward = catalog.get(row.ward)
     if ward is None or ward.kind is not AreaKind.WARD:
         return f"unknown ward code {row.ward or '(empty)'} in this deployment's provinces"
+    if len(row.code) > CODE_MAX:
+        return f"code is longer than {CODE_MAX} characters"
     existing = catalog.get(row.code) if row.code else None
     if existing is not None and existing.kind is not AreaKind.NEIGHBOURHOOD:
         return f"code {row.code} is already a province or ward code"

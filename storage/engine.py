@@ -18,13 +18,15 @@ SQLITE_BUSY_TIMEOUT_MS = 15_000
 
 def create_engine(url: str) -> AsyncEngine:
     """Create the engine; SQLite gets WAL, foreign keys, a busy timeout and BEGIN IMMEDIATE."""
+    # hide_parameters: an error message must never carry a citizen's text into the logs.
     if make_url(url).get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
+        return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
     # SQLite has one writer: one pooled connection queues writers in asyncio instead of
     # letting them spin in SQLite's busy handler. Other processes still wait on busy_timeout.
     engine = create_async_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        hide_parameters=True,
         pool_size=1,
         max_overflow=0,
         pool_timeout=60,

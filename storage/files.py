@@ -9,6 +9,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 STORED_PREFIX = "stored:"
+MAX_PIXELS = 40_000_000  # a 40-megapixel photo; anything larger is refused before decoding
 _IMAGE_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
 
 
@@ -29,6 +30,9 @@ class FileStore:
         """Re-encode an image with no metadata; None when the bytes are not an image."""
         try:
             with Image.open(io.BytesIO(data)) as original:
+                width, height = original.size
+                if width * height > MAX_PIXELS:
+                    return None
                 fmt = original.format or "JPEG"
                 upright = ImageOps.exif_transpose(original)
                 if upright.mode not in ("RGB", "RGBA", "L", "LA"):

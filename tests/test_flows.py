@@ -218,7 +218,7 @@ async def test_start_mid_flow_asks_before_discarding(chat: FlowChat) -> None:
     await chat.text("/tip")
     await chat.press("Ma túy")
     await chat.text("/start")
-    assert "chưa hoàn thành" in chat.all_text
+    assert "làm dở" in chat.all_text
     await chat.press("Tiếp tục")
     assert "Bước 2/7" in chat.all_text
     await chat.text("/tip")
@@ -237,7 +237,7 @@ async def test_review_edit_and_contact(chat: FlowChat, core: Core) -> None:
     assert "Bước 4/7" in chat.all_text
     await chat.text("Gọi điện giả danh công an yêu cầu chuyển tiền")
     await chat.file(PNG)
-    assert "1/10" in chat.all_text
+    assert "Đã nhận 1 tệp" in chat.all_text
     await chat.press("Xong")
     await chat.press("Trước hôm nay")
     await chat.press("Để lại thông tin")

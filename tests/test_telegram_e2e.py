@@ -96,11 +96,11 @@ async def walk_tip_vi(user: TelegramUser, photo: bytes | None = None) -> str:
     await user.send("Có nhóm thanh niên bán ma túy vào buổi tối, khoảng 21 giờ.")
     if photo is not None:
         await user.send_photo(data=photo)
-        assert "1/10" in (user.last_text() or "")
+        assert "Đã nhận 1 tệp" in (user.last_text() or "")
         await user.press("✅ Xong")
     else:
         await user.press("Bỏ qua ➡")
-    await user.press("Sớm hơn trong hôm nay")
+    await user.press("Lúc trước, trong hôm nay")
     await user.press("🕶 Giữ ẩn danh")
     assert "Vui lòng kiểm tra" in (user.last_text() or "")
     replies = await user.press("✅ Gửi tin báo")

@@ -229,7 +229,7 @@ async def test_whole_tip_in_browser(server: Server, browser: Any, tmp_path: Path
         png = make_png(tmp_path / "evidence.png")
         await wait_idle(page)
         await page.set_input_files("#file", str(png))
-        await wait_for_bot_text(page, "1/10")
+        await wait_for_bot_text(page, "Đã nhận 1 tệp")
         await page.screenshot(path=str(tmp_path / "mid-flow.png"))
 
         await press(page, "✅ Xong")

@@ -27,7 +27,7 @@ from telegram import (
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ContextTypes, TypeHandler
 
-from bot.channels.text import split_text
+from bot.channels.text import split_text, utf16_length
 from bot.config import Settings
 from bot.i18n import Catalog
 from handlers.dispatcher import Dispatcher
@@ -156,8 +156,13 @@ class TelegramChannel:
             if update.callback_query is not None:
                 await _quietly(update.callback_query.answer())
             return
-        response = await self.dispatcher.handle(event)
-        if not await self.render(update, response):
+        delivered: list[bool] = []
+
+        async def deliver(response: Response) -> None:
+            delivered.append(await self.render(update, response))
+
+        await self.dispatcher.handle(event, deliver)
+        if delivered == [False]:
             await self.dispatcher.mark_unreachable(event)
 
     async def on_error(self, _update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -182,6 +187,8 @@ class TelegramChannel:
         message = update.message or update.edited_message
         if message is None or message.chat.type != "private":
             return None
+        if update.edited_message is not None and message.location is not None:
+            return None  # a live location moving: nothing was said, nothing to answer
         sender = message.from_user
         base: dict[str, Any] = {
             "channel": CHANNEL,
@@ -197,7 +204,7 @@ class TelegramChannel:
             return InboundEvent(location=Location(loc.latitude, loc.longitude), **base)
         attachment = self._attachment(message)
         if attachment is not None:
-            return InboundEvent(attachments=(attachment,), **base)
+            return InboundEvent(attachments=(attachment,), text=message.caption, **base)
         return InboundEvent(unsupported=_kind_of(message), **base)
 
     def _attachment(self, message: Message) -> Attachment | None:
@@ -236,7 +243,8 @@ class TelegramChannel:
         replies = list(response.replies)
         if response.chosen_label and replies:
             first = replies[0]
-            replies[0] = replace(first, text=f"✓ {response.chosen_label}\n\n{first.text}")
+            heading = self.catalog(response.language, "button.chosen", label=response.chosen_label)
+            replies[0] = replace(first, text=f"{heading}\n\n{first.text}")
         messages, keyboard_open = compose(replies, keyboard_open)
         if keyboard_open:
             self._location_keyboards.add(chat.id)
@@ -313,7 +321,7 @@ def compose(replies: list[Reply], keyboard_open: bool) -> tuple[list[tuple[str, 
     pending = ""
     for index, reply in enumerate(replies):
         text = f"{pending}\n\n{reply.text}" if pending else reply.text
-        if pending and len(text) > TEXT_LIMIT:
+        if pending and utf16_length(text) > TEXT_LIMIT:
             messages.extend((part, None) for part in split_text(pending, TEXT_LIMIT))
             text = reply.text
         pending = ""

@@ -43,14 +43,23 @@ async def expired_drafts(
     return list(rows)
 
 
-async def mark_expired(session: AsyncSession, chat_ids: list[int]) -> None:
-    """Drop drafts and remember to tell the user next time."""
+async def mark_expired(
+    session: AsyncSession, chat_ids: list[int], idle_since: datetime
+) -> list[int]:
+    """Drop drafts still idle (a chat touched meanwhile is spared); the ids dropped."""
     if not chat_ids:
-        return
-    await session.execute(
+        return []
+    result = await session.execute(
         update(Chat)
-        .where(Chat.id.in_(chat_ids))
+        .where(Chat.id.in_(chat_ids), Chat.flow.is_not(None), Chat.updated_at < idle_since)
         .values(
-            flow=None, step=None, data={}, prompt_token=None, prompt_actions=[], expired_notice=True
+            flow=None,
+            step=None,
+            data={},
+            prompt_token=None,
+            prompt_actions=[],
+            expired_notice=True,
         )
+        .returning(Chat.id)
     )
+    return list(result.scalars())
