@@ -349,3 +349,27 @@ async def test_long_review_is_split_not_cut(bot: Core, server: FakeTelegramServe
     assert "✅ Gửi tin báo" in user.keyboard_labels()
     replies = await user.press("✅ Gửi tin báo")
     assert CODE_RE.search("\n".join(TelegramUser.texts(replies)))
+
+
+async def test_live_location_moves_are_ignored_and_captions_count(
+    bot: Core, server: FakeTelegramServer
+) -> None:
+    user = citizen(server, 903456789)
+    await user.send("/tip")
+    await user.press("Ma túy")
+    await user.send("Bến Thành")
+    await user.press("Bỏ qua ➡")
+    moved = server.message_update(
+        user.user, user.chat_id, location={"latitude": 10.77, "longitude": 106.70}
+    )
+    moved["edited_message"] = {**moved.pop("message"), "edit_date": 1}
+    assert await user.send_update(moved, expect_reply=False) == []
+    replies = await user.send_photo(
+        data=jpeg_with_gps(), caption="Hai người đàn ông giao hàng cấm ở cổng chợ"
+    )
+    assert "Đã nhận 1 tệp" in "\n".join(TelegramUser.texts(replies))
+    async with bot.dispatcher.services.sessions() as session:
+        chat = await session.scalar(select(Chat).where(Chat.channel == "telegram"))
+    assert chat is not None and chat.step == "attachments"
+    assert chat.data["description"] == "Hai người đàn ông giao hàng cấm ở cổng chợ"
+    assert len(chat.data["attachments"]) == 1
