@@ -168,7 +168,7 @@ def _show_review(ctx: Context) -> None:
     location = ""
     if draft.get("latitude") is not None:
         location = ctx.t("review.location", lat=draft["latitude"], lon=draft["longitude"])
-    contact = draft.get("contact") or ctx.t("review.anonymous")
+    contact = _draft_contact(ctx) or ctx.t("review.anonymous")
     area = ctx.areas.get(str(draft.get("area_code", "")))
     text = ctx.t(
         "review.summary",
@@ -384,7 +384,8 @@ async def receive_contact_details(ctx: Context, action: str | None) -> bool:
     if len(text) < CONTACT_MIN or len(text) > CONTACT_MAX:
         ctx.say(ctx.t("tip.contact_length", min=CONTACT_MIN, max=CONTACT_MAX, length=len(text)))
         return True
-    ctx.update_draft(contact=text)
+    # Even in the draft, contact details are kept only encrypted.
+    ctx.update_draft(contact=ctx.services.vault.encrypt(text))
     _advance(ctx, Step.CONTACT_DETAILS)
     return True
 
@@ -403,6 +404,12 @@ async def receive_review(ctx: Context, action: str | None) -> bool:
     return _wrong_kind(ctx, "wants.button")
 
 
+def _draft_contact(ctx: Context) -> str | None:
+    """The contact details in the draft, decrypted, or None."""
+    token = ctx.draft.get("contact")
+    return ctx.services.vault.decrypt(str(token)) if token else None
+
+
 async def submit(ctx: Context) -> None:
     """Save the tip and give the tipster its code and PIN."""
     if await _over_rate_limit(ctx):
@@ -414,7 +421,7 @@ async def submit(ctx: Context) -> None:
     while await tips.code_exists(ctx.session, code):
         code = new_code()
     pin = f"{secrets.randbelow(1_000_000):06d}"
-    contact = draft.get("contact")
+    contact = _draft_contact(ctx)
     tip = Tip(
         code=code,
         pin_hash=vault.keyed_hash(f"pin:{code}:{pin}"),

@@ -16,8 +16,9 @@ from sqlalchemy import select
 
 from bot.app import Core, build_core
 from handlers import tip as tip_flow
-from storage.area_catalog import AreaCatalog, load_builtin
+from storage.area_catalog import Area, AreaCatalog, AreaKind, load_builtin
 from storage.models import Chat, Subscription, Tip
+from storage.repositories import subscriptions as subscriptions_repo
 from storage.repositories import tips
 from tests.conftest import make_settings
 from tests.flowchat import FlowChat
@@ -313,3 +314,24 @@ async def test_a_failure_inside_a_step_is_answered_and_changes_nothing(
     monkeypatch.undo()
     await chat.text("Bến Thành")
     assert "Bước 3/7" in chat.all_text
+
+
+async def test_ward_subscribers_hear_about_their_neighbourhoods(core: Core) -> None:
+    services = core.dispatcher.services
+    local = Area("N1", AreaKind.NEIGHBOURHOOD, "Tổ 5", "W00070", "P01", 21.029, 105.852)
+    services.areas = AreaCatalog([*load_builtin(["01"]), local])
+    ward_fan = FlowChat(core.dispatcher, address="ward-subscriber-0123456789abcdefghijklmnopq")
+    await ward_fan.text("/subscribe")
+    await ward_fan.text("hoan kiem")
+    await ward_fan.press("Toàn bộ Phường Hoàn Kiếm")
+    await ward_fan.press("Ma túy")
+    await ward_fan.press("Lưu")
+    other = FlowChat(core.dispatcher, address="other-subscriber-0123456789abcdefghijklmnop")
+    await other.text("/subscribe")
+    await other.text("hoang liet")
+    await other.press("Lưu")
+    async with services.sessions() as session:
+        chain = services.areas.ancestors("N1")
+        drugs = await subscriptions_repo.subscribers_for(session, chain, "drugs")
+        fire = await subscriptions_repo.subscribers_for(session, chain, "fire")
+    assert [s.area_code for s in drugs] == ["W00070"] and fire == []

@@ -14,7 +14,10 @@ async def get_or_create(
     session: AsyncSession, address_hash: str, channel: str, language: str
 ) -> tuple[Chat, bool]:
     """The chat for an address hash, created on first contact; True when new."""
-    chat = await session.scalar(select(Chat).where(Chat.address_hash == address_hash))
+    # FOR UPDATE (where the backend has it): a second worker waits instead of losing an update.
+    chat = await session.scalar(
+        select(Chat).where(Chat.address_hash == address_hash).with_for_update()
+    )
     if chat is not None:
         return chat, False
     chat = Chat(

@@ -80,6 +80,20 @@ async def set_active(session: AsyncSession, address_hash: str, active: bool) -> 
     )
 
 
+async def subscribers_for(
+    session: AsyncSession, area_codes: list[str], topic: str
+) -> list[Subscription]:
+    """Active subscriptions that an alert about an area should reach.
+
+    `area_codes` is the area and every area above it (a ward's subscribers hear about its
+    neighbourhoods); a subscriber to "all" or to the topic matches.
+    """
+    rows = await session.scalars(
+        select(Subscription).where(Subscription.active, Subscription.area_code.in_(area_codes))
+    )
+    return [row for row in rows if {"all", topic} & set(row.topics or ["all"])]
+
+
 async def counts(session: AsyncSession) -> dict[str, Counter[str]]:
     """Active subscribers per area code, per topic ('all' included), plus '_total'."""
     result: dict[str, Counter[str]] = {}
