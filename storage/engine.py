@@ -30,6 +30,9 @@ def create_engine(url: str) -> AsyncEngine:
         pool_size=1,
         max_overflow=0,
         pool_timeout=60,
+        # Every session ends its transaction itself (commit or rollback); skip the extra
+        # ROLLBACK the pool would send on each check-in (a thread round trip per event).
+        pool_reset_on_return=None,
     )
     _tune_sqlite(engine)
     return engine
