@@ -35,16 +35,28 @@ PNG = _png()
 CODE_RE = re.compile(r"\b[2-9A-HJKMNP-Z]{3}-[2-9A-HJKMNP-Z]{4}\b")
 
 
-async def complete_tip(chat: FlowChat, description: str = "Hai thanh niên bán ma túy") -> str:
-    """Walk the whole tip flow with valid input; return the tip code."""
+async def reach_description(chat: FlowChat, area: str = "Hoàn Kiếm") -> None:
+    """Start a tip and walk it to the description step (the exact place skipped)."""
     await chat.text("/tip")
     await chat.press("Ma túy")
-    await chat.text("Hoàn Kiếm")
-    await chat.text("Hẻm 12 Lê Lợi")
+    await chat.text(area)
+    await chat.press("Bỏ qua")
+    assert "Bước 4/7" in chat.all_text
+
+
+async def reach_review(chat: FlowChat, description: str = "Hai thanh niên bán ma túy") -> None:
+    """Walk a tip with valid input up to its review."""
+    await reach_description(chat)
     await chat.text(description)
     await chat.press("Bỏ qua")
     await chat.press("Đang xảy ra")
     await chat.press("Giữ ẩn danh")
+    assert "Vui lòng kiểm tra" in chat.all_text
+
+
+async def complete_tip(chat: FlowChat, description: str = "Hai thanh niên bán ma túy") -> str:
+    """Walk the whole tip flow with valid input; return the tip code."""
+    await reach_review(chat, description)
     await chat.press("Gửi tin báo")
     match = CODE_RE.search(chat.all_text)
     assert match, chat.all_text
@@ -54,8 +66,18 @@ async def complete_tip(chat: FlowChat, description: str = "Hai thanh niên bán 
 async def test_welcome_then_full_tip(chat: FlowChat, core: Core) -> None:
     await chat.text("/start")
     assert "113" in chat.all_text
-    code = await complete_tip(chat)
-    assert "PIN:" in chat.all_text
+    await chat.press("Gửi tin báo")
+    await chat.press("Ma túy")
+    await chat.text("Hoàn Kiếm")
+    await chat.text("Hẻm 12 Lê Lợi")
+    await chat.text("Hai thanh niên bán ma túy")
+    await chat.press("Bỏ qua")
+    await chat.press("Đang xảy ra")
+    await chat.press("Giữ ẩn danh")
+    await chat.press("Gửi tin báo")
+    match = CODE_RE.search(chat.all_text)
+    assert match and "PIN:" in chat.all_text
+    code = match.group(0)
     async with core.dispatcher.services.sessions() as session:
         tip = await session.scalar(select(Tip).where(Tip.code == code))
     assert tip is not None

@@ -22,28 +22,15 @@ from storage.files import FileStore
 from storage.models import Subscription, Tip
 from storage.repositories import tips
 from tests.flowchat import FlowChat
-from tests.test_flows import CODE_RE, PNG, complete_tip
+from tests.test_flows import CODE_RE, PNG, complete_tip, reach_description, reach_review
 
 SECRET_TEXT = "Nguyễn Văn Bí Mật ở số 12, SĐT 0912345678"
-
-
-async def reach_review(chat: FlowChat, description: str = SECRET_TEXT) -> None:
-    """Walk a tip up to its review."""
-    await chat.text("/tip")
-    await chat.press("Ma túy")
-    await chat.text("Bến Thành")
-    await chat.press("Bỏ qua")
-    await chat.text(description)
-    await chat.press("Bỏ qua")
-    await chat.press("Đang xảy ra")
-    await chat.press("Giữ ẩn danh")
-    assert "Vui lòng kiểm tra" in chat.all_text
 
 
 async def test_a_failing_insert_logs_no_citizen_text(
     chat: FlowChat, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    await reach_review(chat)
+    await reach_review(chat, SECRET_TEXT)
 
     async def failing_insert(session: AsyncSession, **kwargs: object) -> None:
         tip = kwargs["tip"]
@@ -117,25 +104,19 @@ async def test_editing_from_review_goes_back_not_away(chat: FlowChat) -> None:
     await chat.press("✏ Khu vực")
     assert "Hủy" not in " ".join(b.label for b in chat.buttons)
     await chat.press("Quay lại phần kiểm tra")
-    assert "Vui lòng kiểm tra" in chat.all_text and "Bến Thành" in chat.all_text
+    assert "Vui lòng kiểm tra" in chat.all_text and "Hoàn Kiếm" in chat.all_text
 
 
 async def test_stop_words_mid_tip_cancel_only_the_tip(chat: FlowChat, core: Core) -> None:
     await chat.text("/subscribe")
     await chat.text("sai gon")
     await chat.press("Lưu")
-    await chat.text("/tip")
-    await chat.press("Ma túy")
-    await chat.text("Bến Thành")
-    await chat.press("Bỏ qua")
+    await reach_description(chat)
     await chat.text("Hủy")
     assert "Đã hủy" in chat.all_text
     async with core.dispatcher.services.sessions() as session:
         assert await session.scalar(select(Subscription.id)) is not None
-    await chat.text("/tip")
-    await chat.press("Ma túy")
-    await chat.text("Bến Thành")
-    await chat.press("Bỏ qua")
+    await reach_description(chat)
     await chat.text("Mua bán ma túy ở quán nước")
     await chat.press("Bỏ qua")
     await chat.press("Không rõ")
