@@ -127,6 +127,7 @@ async def maintain(core: Core) -> None:
                 services.areas = await load_areas(services.sessions, core.settings.provinces)
                 version = latest
             core.dispatcher.flood.prune()
+            services.pin_failures.prune()
         except Exception:  # keep maintaining; the next round may succeed
             log.exception("maintenance round failed")
         await asyncio.sleep(SWEEP_INTERVAL_SECONDS)

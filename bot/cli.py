@@ -50,15 +50,11 @@ def _areas(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def _db_upgrade(settings: Settings) -> None:
-    from storage.engine import create_engine
-    from storage.migrate import upgrade
+    from bot.app import open_database
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(settings.resolved_database_url)
-    try:
-        await upgrade(engine)
-    finally:
-        await engine.dispose()
+    engine = await open_database(settings.resolved_database_url)
+    await engine.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:

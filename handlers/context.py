@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from handlers.limits import FloodGuard
 from handlers.types import TOKEN_SEPARATOR, Button, InboundEvent, Reply, Response
 from storage.area_catalog import AreaCatalog
 from storage.crypto import Vault
@@ -49,32 +49,6 @@ class Limits:
     area_radius_km: float = 3.0
 
 
-class FailureCounter:
-    """Failures per key within a sliding window, in memory (e.g. wrong PINs per tip code)."""
-
-    def __init__(self, limit: int, window_seconds: float) -> None:
-        self.limit = limit
-        self.window = window_seconds
-        self._failures: dict[str, list[float]] = {}
-
-    def _recent(self, key: str) -> list[float]:
-        now = time.monotonic()
-        recent = [t for t in self._failures.get(key, []) if now - t < self.window]
-        if recent:
-            self._failures[key] = recent
-        else:
-            self._failures.pop(key, None)
-        return recent
-
-    def blocked(self, key: str) -> bool:
-        """Whether the key has used up its failures for now."""
-        return len(self._recent(key)) >= self.limit
-
-    def record(self, key: str) -> None:
-        """Count one failure."""
-        self._failures[key] = [*self._recent(key), time.monotonic()]
-
-
 @dataclass
 class Services:
     """Long-lived things every handler may use; `areas` is swapped when the catalogue reloads."""
@@ -86,7 +60,7 @@ class Services:
     limits: Limits
     areas: AreaCatalog = field(default_factory=lambda: AreaCatalog([]))
     # Wrong PINs per tip code, from any chat: a 6-digit PIN must not be guessable by retrying.
-    pin_failures: FailureCounter = field(default_factory=lambda: FailureCounter(5, 3600))
+    pin_failures: FloodGuard = field(default_factory=lambda: FloodGuard(5, 3600))
 
 
 class Context:

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import time
 import traceback
 import unicodedata
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from handlers import admin, menu, mytips, subscriptions, tip
 from handlers.context import Context, Services
 from handlers.flow import FlowSpec
+from handlers.limits import FloodGuard
 from handlers.types import TOKEN_SEPARATOR, InboundEvent, Reply, Response
 from storage.models import utcnow
 from storage.repositories import chats
@@ -22,54 +21,15 @@ from storage.repositories import subscriptions as subscriptions_repo
 
 log = logging.getLogger(__name__)
 
-# Flows a conversation can be in, by the name stored in chats.flow.
 Deliver = Callable[[Response], Awaitable[None]]
 
+# Flows a conversation can be in, by the name stored in chats.flow.
 FLOWS: dict[str, FlowSpec] = {
     spec.name: spec
     for spec in (tip.FLOW, mytips.FLOW, subscriptions.FLOW, subscriptions.MANAGE_FLOW)
 }
 
 _LANGUAGE_CACHE_SIZE = 50_000
-
-
-class FloodGuard:
-    """Counts each chat's events in a sliding window, in memory."""
-
-    def __init__(self, limit: int, window_seconds: float) -> None:
-        self.limit = limit
-        self.window = window_seconds
-        self._events: dict[str, deque[float]] = {}
-        self._warned: dict[str, float] = {}
-
-    def check(self, key: str) -> tuple[bool, bool]:
-        """(allowed, warn): warn is True for the first refused event of a window."""
-        now = time.monotonic()
-        events = self._events.setdefault(key, deque())
-        while events and now - events[0] > self.window:
-            events.popleft()
-        if len(events) < self.limit:
-            events.append(now)
-            return True, False
-        warned_at = self._warned.get(key)
-        if warned_at is not None and now - warned_at < self.window:
-            return False, False
-        self._warned[key] = now
-        return False, True
-
-    def retry_after(self, key: str) -> int:
-        """Seconds until the oldest counted event leaves the window."""
-        events = self._events.get(key)
-        if not events:
-            return 1
-        return max(1, math.ceil(self.window - (time.monotonic() - events[0])))
-
-    def prune(self) -> None:
-        """Forget chats that have been quiet for a whole window."""
-        now = time.monotonic()
-        for key in [k for k, ev in self._events.items() if not ev or now - ev[-1] > self.window]:
-            del self._events[key]
-            self._warned.pop(key, None)
 
 
 class ChatLocks:

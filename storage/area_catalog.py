@@ -234,10 +234,6 @@ class AreaCatalog:
             parent = self._by_code.get(parent.parent) if parent.parent else None
         return " · ".join(parts)
 
-    def has_neighbourhoods(self) -> bool:
-        """Whether any local neighbourhood was imported."""
-        return any(a.kind is AreaKind.NEIGHBOURHOOD for a in self._by_code.values())
-
     # search
 
     def _build_index(self) -> None:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storage.models import Tip, TipAttachment, TipOwner, utcnow
+from storage.models import Tip, TipAttachment, TipOwner
 
 
 @dataclass(frozen=True)
@@ -94,8 +94,3 @@ async def erase_reply_addresses(session: AsyncSession, closed_before: datetime) 
         .values(reply_address_enc=None)
     )
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def touch(tip: Tip) -> None:
-    """Mark a tip as changed now."""
-    tip.updated_at = utcnow()
