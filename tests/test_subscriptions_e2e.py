@@ -56,6 +56,13 @@ def citizen(server: FakeTelegramServer, user_id: int) -> TelegramUser:
     return TelegramUser(server, TOKEN, user_id)
 
 
+async def subscribe(user: TelegramUser, name: str) -> None:
+    """Subscribe to the one area a name finds, every topic."""
+    await user.send("/subscribe")
+    await user.send(name)
+    await user.press("💾 Lưu")
+
+
 async def rows(core: Core) -> list[Subscription]:
     """Every subscription row."""
     async with core.dispatcher.services.sessions() as session:
@@ -146,9 +153,7 @@ async def test_subscribe_by_browsing(bot: Core, server: FakeTelegramServer) -> N
 async def test_list_unsubscribe_stop_and_resubscribe(bot: Core, server: FakeTelegramServer) -> None:
     user = citizen(server, 911000006)
     for name in ("ben thanh", "sai gon"):
-        await user.send("/subscribe")
-        await user.send(name)
-        await user.press("💾 Lưu")
+        await subscribe(user, name)
     await user.send("/mysubscriptions")
     listing = user.last_text() or ""
     assert "Phường Bến Thành" in listing and "Phường Sài Gòn" in listing
@@ -158,9 +163,7 @@ async def test_list_unsubscribe_stop_and_resubscribe(bot: Core, server: FakeTele
     replies = await user.send("HỦY")
     assert "đã xóa 1 đăng ký" in joined(replies)
     assert await rows(bot) == []
-    await user.send("/subscribe")
-    await user.send("sai gon")
-    await user.press("💾 Lưu")
+    await subscribe(user, "sai gon")
     replies = await user.send("/stop")
     assert "đã xóa 1 đăng ký" in joined(replies)
     await user.send("/unsubscribe")
@@ -195,9 +198,7 @@ async def test_forged_and_stale_buttons_change_nothing(
 
 async def test_blocked_chat_is_paused_then_resumed(bot: Core, server: FakeTelegramServer) -> None:
     user = citizen(server, 911000009)
-    await user.send("/subscribe")
-    await user.send("sai gon")
-    await user.press("💾 Lưu")
+    await subscribe(user, "sai gon")
     server.blocked_chats.add(user.chat_id)
     await user.send("/help")
     [row] = await rows(bot)
