@@ -23,7 +23,7 @@ from handlers.context import Limits, Services
 from handlers.dispatcher import Dispatcher
 from storage.area_catalog import AreaCatalog, UnknownProvinceError
 from storage.crypto import Vault
-from storage.engine import create_engine, create_sessionmaker
+from storage.engine import create_engine, create_read_engine, create_sessionmaker
 from storage.files import FileStore
 from storage.migrate import upgrade
 from storage.models import utcnow
@@ -42,6 +42,7 @@ class Core:
     engine: AsyncEngine
     catalog: Catalog
     dispatcher: Dispatcher
+    read_engine: AsyncEngine | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -51,6 +52,8 @@ class Core:
         for task in self.tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self.read_engine is not None:
+            await self.read_engine.dispose()
         await self.engine.dispose()
 
 
@@ -73,15 +76,18 @@ async def build_core(settings: Settings) -> Core:
         area_radius_km=settings.area_radius_km,
     )
     sessions = create_sessionmaker(engine)
+    read_engine = create_read_engine(settings.resolved_database_url)
+    reads = create_sessionmaker(read_engine) if read_engine is not None else sessions
     services = Services(
         sessions=sessions,
+        reads=reads,
         vault=vault,
         translate=catalog,
         files=FileStore(settings.data_dir / "files"),
         limits=limits,
-        areas=await load_areas(sessions, settings.provinces),
+        areas=await load_areas(reads, settings.provinces),
     )
-    return Core(settings, engine, catalog, Dispatcher(services))
+    return Core(settings, engine, catalog, Dispatcher(services), read_engine)
 
 
 async def load_areas(
@@ -124,7 +130,7 @@ async def maintain(core: Core) -> None:
                 latest = await areas.catalog_version(session)
             if latest != version:
                 # `tipline areas import` ran: pick up the new neighbourhoods.
-                services.areas = await load_areas(services.sessions, core.settings.provinces)
+                services.areas = await load_areas(services.reads, core.settings.provinces)
                 version = latest
             core.dispatcher.flood.prune()
             services.pin_failures.prune()

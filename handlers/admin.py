@@ -13,7 +13,8 @@ async def show_subscriber_counts(ctx: Context) -> None:
     if not ctx.event.is_admin:
         ctx.say(ctx.t("admin.only"))
         return
-    counts = await subscriptions.counts(ctx.session)
+    async with ctx.services.reads() as session:
+        counts = await subscriptions.counts(session)
     if not counts:
         ctx.say(ctx.t("admin.no_subscribers"))
         return

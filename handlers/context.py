@@ -54,6 +54,8 @@ class Services:
     """Long-lived things every handler may use; `areas` is swapped when the catalogue reloads."""
 
     sessions: async_sessionmaker[AsyncSession]
+    # Long reads (counts, exports, catalogue loads): off the event loop where that matters.
+    reads: async_sessionmaker[AsyncSession]
     vault: Vault
     translate: Translator
     files: FileStore

@@ -80,7 +80,7 @@ def test_invalid_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> 
         ("TIPLINE_LOG_LEVEL", "LOUD", "TIPLINE_LOG_LEVEL"),
         ("TIPLINE_WEB_PORT", "-1", "TIPLINE_WEB_PORT"),
         ("TIPLINE_DATABASE_URL", "nonsense://db", "TIPLINE_DATABASE_URL"),
-        ("TIPLINE_DATABASE_URL", "sqlite:///sync-driver.db", "TIPLINE_DATABASE_URL"),
+        ("TIPLINE_DATABASE_URL", "postgresql+psycopg2://u@127.0.0.1:1/db", "TIPLINE_DATABASE_URL"),
         ("TIPLINE_SECRET_KEY", "short", "TIPLINE_SECRET_KEY"),
         ("TIPLINE_TELEGRAM_API_URL", "ftp://x", "TIPLINE_TELEGRAM_API_URL"),
         ("TIPLINE_CONVERSATION_TIMEOUT_MINUTES", "0", "TIPLINE_CONVERSATION_TIMEOUT_MINUTES"),

@@ -27,6 +27,7 @@ from telegram import (
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 from telegram.ext import Application, ContextTypes, TypeHandler
 
+from bot.channels.telegram_http import AiohttpRequest
 from bot.channels.text import split_text, utf16_length
 from bot.config import Settings
 from bot.i18n import Catalog
@@ -43,6 +44,8 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 # A short pause between long polls lets updates arriving together come in one getUpdates.
 POLL_INTERVAL = 0.05
+# Bot API connections: enough to keep Telegram busy, few enough that none sits idle for long.
+HTTP_CONNECTIONS = 32
 SEND_ATTEMPTS = 4
 MAX_RETRY_WAIT = 30.0
 _MEDIA = (
@@ -84,6 +87,8 @@ class TelegramChannel:
             .base_url(settings.telegram_api_url)
             .base_file_url(settings.resolved_telegram_file_url)
             .concurrent_updates(True)
+            .request(AiohttpRequest(connections=HTTP_CONNECTIONS))
+            .get_updates_request(AiohttpRequest(connections=1))
         )
         if self.webhook_mode:
             builder = builder.updater(None)
