@@ -82,9 +82,17 @@ async def ask(ctx: Context, question: str, extra_rows: Rows) -> None:
         pages = max(1, -(-len(codes) // PAGE_SIZE))
         text = ctx.t("picker.browsing", where=where, page=page + 1, pages=pages)
         ctx.ask(text, [*top, *rows, back, *extra_rows])
-    else:
+    elif view == "locate":
+        # Only here the location request: on Telegram it is a keyboard of its own message.
         rows = [[(ctx.t("picker.browse"), "pick:browse")], *extra_rows]
-        ctx.ask(question, rows, request_location=True)
+        ctx.ask(ctx.t("picker.ask_location"), rows, request_location=True)
+    else:
+        rows = [
+            [(ctx.t("button.share_location"), "pick:locate")],
+            [(ctx.t("picker.browse"), "pick:browse")],
+            *extra_rows,
+        ]
+        ctx.ask(question, rows)
 
 
 def _browse_children(ctx: Context, node: str | None) -> list[Area]:
@@ -133,6 +141,8 @@ def _handle_action(ctx: Context, action: str) -> str | None:
         _save(ctx, view="browse", node=None, page=0)
     elif kind == "up":
         _save(ctx, view="browse", node=value or None, page=0)
+    elif kind == "locate":
+        _save(ctx, view="locate", page=0)
     else:
         _save(ctx, view="ask", page=0)
     return None

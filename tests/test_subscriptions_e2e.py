@@ -109,8 +109,11 @@ async def test_subscribe_by_location(bot: Core, server: FakeTelegramServer) -> N
     user = citizen(server, 911000003)
     replies = await user.send("/subscribe")
     markups = [r["params"].get("reply_markup") or {} for r in replies]
-    assert any("keyboard" in m for m in markups), "a location keyboard is offered"
-    assert any("inline_keyboard" in m for m in markups), "and the browse/cancel buttons"
+    assert len(replies) == 1 and "inline_keyboard" in markups[0], "one message, inline buttons"
+    replies = await user.press("📍 Gửi vị trí của tôi")
+    markups = [r["params"].get("reply_markup") or {} for r in replies]
+    assert any("keyboard" in m for m in markups), "the press opens a location keyboard"
+    assert "📂 Xem danh sách" in user.keyboard_labels(), "browsing stays one tap away"
     replies = await user.send_location(21.0291, 105.8521)
     assert "Khu vực: Tổ dân phố 5 · Phường Hoàn Kiếm · Hà Nội" in joined(replies)
     await user.press("💾 Lưu")
