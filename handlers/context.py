@@ -14,7 +14,8 @@ from handlers.types import TOKEN_SEPARATOR, Button, InboundEvent, Reply, Respons
 from storage.area_catalog import AreaCatalog
 from storage.crypto import Vault
 from storage.files import FileStore
-from storage.models import Chat, utcnow
+from storage.models import utcnow
+from storage.repositories.chats import ChatState
 
 MAX_ATTACHMENTS = 10
 
@@ -72,7 +73,7 @@ class Context:
         self,
         services: Services,
         session: AsyncSession,
-        chat: Chat,
+        chat: ChatState,
         event: InboundEvent,
         *,
         is_new: bool = False,

@@ -98,6 +98,7 @@ class Dispatcher:
                 )
                 await self._route(ctx)
                 chat.updated_at = ctx.now
+                await chats.save(session, chat)
             kept = ctx.kept_files
         except Exception as exc:
             # The transaction rolled back, so nothing changed; the user still gets an answer.
@@ -267,6 +268,7 @@ class Dispatcher:
         async with self.services.sessions() as session, session.begin():
             chat, _ = await chats.get_or_create(session, key, event.channel, "vi")
             chat.blocked = True
+            await chats.save(session, chat)
             await subscriptions_repo.set_active(session, key, False)
 
     async def sweep_expired(self) -> int:
