@@ -25,7 +25,7 @@ from storage.area_catalog import AreaCatalog, UnknownProvinceError
 from storage.crypto import Vault
 from storage.engine import create_engine, create_read_engine, create_sessionmaker
 from storage.files import FileStore
-from storage.migrate import upgrade
+from storage.migrate import MigrationError, is_current, upgrade, upgrade_in_child
 from storage.models import utcnow
 from storage.repositories import areas, tips
 
@@ -57,14 +57,14 @@ class Core:
         await self.engine.dispose()
 
 
-async def build_core(settings: Settings) -> Core:
+async def build_core(settings: Settings, *, migrate_in_child: bool = True) -> Core:
     """Open the database (migrated), the key, the catalogs and the dispatcher."""
     try:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"invalid TIPLINE_DATA_DIR: cannot create it ({exc.strerror})") from None
     vault = Vault(load_secret(settings))
-    engine = await open_database(settings.resolved_database_url)
+    engine = await open_database(settings.resolved_database_url, migrate_in_child=migrate_in_child)
     catalog = Catalog()
     limits = Limits(
         conversation_timeout=timedelta(minutes=settings.conversation_timeout_minutes),
@@ -101,18 +101,30 @@ async def load_areas(
         raise ConfigError(f"invalid TIPLINE_PROVINCES: unknown province {exc}") from None
 
 
-async def open_database(url: str) -> AsyncEngine:
-    """A migrated engine; a bad URL or an unreachable database is one clear line."""
+async def open_database(url: str, *, migrate_in_child: bool = False) -> AsyncEngine:
+    """A migrated engine; a bad URL or an unreachable database is one clear line.
+
+    `migrate_in_child` keeps Alembic out of a long-running process: a schema that is already
+    current costs one query, a pending migration a short-lived child process.
+    """
     try:
         engine = create_engine(url)
     except (ArgumentError, InvalidRequestError, ImportError) as exc:
         raise ConfigError(f"invalid TIPLINE_DATABASE_URL: {exc}") from None
     try:
-        await upgrade(engine)
+        if not migrate_in_child:
+            await upgrade(engine)
+        elif not await is_current(engine):
+            await upgrade_in_child(url)
+            if not await is_current(engine):
+                raise MigrationError("the schema is still not current")
     except (OperationalError, InterfaceError, OSError) as exc:
         await engine.dispose()
         reason = type(getattr(exc, "orig", None) or exc).__name__
         raise ConfigError(f"cannot open the database (TIPLINE_DATABASE_URL): {reason}") from None
+    except MigrationError as exc:
+        await engine.dispose()
+        raise ConfigError(f"cannot migrate the database (TIPLINE_DATABASE_URL): {exc}") from None
     return engine
 
 

@@ -7,6 +7,7 @@ neighbourhood whose polygon holds a point, or the nearest centroid within a radi
 from __future__ import annotations
 
 import bisect
+import importlib.util
 import json
 import math
 import re
@@ -15,11 +16,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Levenshtein
-from vietnam_provinces import NESTED_DIVISIONS_JSON_PATH
 
 EARTH_RADIUS_KM = 6371.0
 Ring = tuple[tuple[float, float], ...]  # (longitude, latitude) pairs, as GeoJSON orders them
@@ -163,9 +164,17 @@ class UnknownProvinceError(ValueError):
     """A configured province matches none in the catalogue."""
 
 
+def _divisions_json() -> Path:
+    """The package's nested-divisions file, found without importing the package's code."""
+    spec = importlib.util.find_spec("vietnam_provinces")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the vietnam-provinces package is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "nested-divisions.json"
+
+
 def load_builtin(provinces: Sequence[str] = ()) -> list[Area]:
     """Provinces and wards from the vietnam-provinces package, limited to some provinces."""
-    data: list[dict[str, Any]] = json.loads(NESTED_DIVISIONS_JSON_PATH.read_text("utf-8"))
+    data: list[dict[str, Any]] = json.loads(_divisions_json().read_text("utf-8"))
     wanted = {fold(p) for p in provinces if p.strip()}
     known: set[str] = set()
     areas: list[Area] = []

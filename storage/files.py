@@ -6,8 +6,6 @@ import io
 import secrets
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
-
 STORED_PREFIX = "stored:"
 MAX_PIXELS = 40_000_000  # a 40-megapixel photo; anything larger is refused before decoding
 _IMAGE_FORMATS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif"}
@@ -28,6 +26,9 @@ class FileStore:
 
     def save_image(self, data: bytes) -> str | None:
         """Re-encode an image with no metadata; None when the bytes are not an image."""
+        # Pillow is loaded with the first image, not by every process that stores files.
+        from PIL import Image, ImageOps, UnidentifiedImageError
+
         try:
             with Image.open(io.BytesIO(data)) as original:
                 width, height = original.size

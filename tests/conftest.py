@@ -60,7 +60,8 @@ async def core(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         url = ""
         if request.param == "postgresql":
             url = await stack.enter_async_context(fresh_postgres_database())
-        built = await build_core(make_settings(tmp_path, flood_messages=10_000, database_url=url))
+        settings = make_settings(tmp_path, flood_messages=10_000, database_url=url)
+        built = await build_core(settings, migrate_in_child=False)
         stack.push_async_callback(built.close)
         yield built
 

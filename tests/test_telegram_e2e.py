@@ -50,7 +50,7 @@ async def running_bot(
     }
     values.update(overrides)
     settings = make_settings(tmp_path, **values)
-    core = await build_core(settings)
+    core = await build_core(settings, migrate_in_child=False)
     channel = TelegramChannel(settings, core.dispatcher, core.catalog)
     await channel.start()
     try:
