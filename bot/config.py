@@ -1,13 +1,21 @@
-"""Settings read from TIPLINE_* environment variables and an optional .env file."""
+"""Settings read from TIPLINE_* environment variables and an optional .env file.
+
+A frozen dataclass checked as it is built, rather than pydantic-settings: pydantic held 8 MB of
+the running bot's memory for reading two dozen variables once.
+"""
 
 from __future__ import annotations
 
+import os
+import typing
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+from dotenv import dotenv_values
 
+PREFIX = "TIPLINE_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_CATEGORIES = (
     "drugs",
     "theft",
@@ -20,18 +28,22 @@ DEFAULT_CATEGORIES = (
     "environment",
     "other",
 )
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
 
 
-class Settings(BaseSettings):
+class ConfigError(Exception):
+    """A configuration value is invalid; the message names the variable."""
+
+
+def _between(low: float, high: float, *, above: bool = False) -> dict[str, Any]:
+    """Field metadata: the value's allowed range (`above`: strictly greater than low)."""
+    return {"range": (low, high, above)}
+
+
+@dataclass(frozen=True)
+class Settings:
     """One frozen settings object for the whole process."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="TIPLINE_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        frozen=True,
-    )
 
     data_dir: Path = Path("./data")
     database_url: str = ""
@@ -44,66 +56,29 @@ class Settings(BaseSettings):
     telegram_webhook_path: str = "/telegram/webhook"
     web_enabled: bool = True
     web_host: str = "127.0.0.1"
-    web_port: int = Field(default=8080, ge=0, le=65535)
+    web_port: int = field(default=8080, metadata=_between(0, 65535))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    conversation_timeout_minutes: int = Field(default=30, ge=1, le=7 * 24 * 60)
-    tips_per_hour: int = Field(default=5, ge=1, le=10_000)
-    flood_messages: int = Field(default=20, ge=1, le=100_000)
-    flood_window_seconds: int = Field(default=10, ge=1, le=3600)
-    tip_categories: Annotated[tuple[str, ...], NoDecode] = DEFAULT_CATEGORIES
-    retention_days: int = Field(default=90, ge=1, le=36_500)
-    max_attachment_mb: int = Field(default=20, ge=1, le=20)
-    provinces: Annotated[tuple[str, ...], NoDecode] = ()
-    area_radius_km: float = Field(default=3.0, gt=0, le=100)
-    admin_telegram_ids: Annotated[tuple[int, ...], NoDecode] = ()
+    conversation_timeout_minutes: int = field(default=30, metadata=_between(1, 7 * 24 * 60))
+    tips_per_hour: int = field(default=5, metadata=_between(1, 10_000))
+    flood_messages: int = field(default=20, metadata=_between(1, 100_000))
+    flood_window_seconds: int = field(default=10, metadata=_between(1, 3600))
+    tip_categories: tuple[str, ...] = DEFAULT_CATEGORIES
+    retention_days: int = field(default=90, metadata=_between(1, 36_500))
+    max_attachment_mb: int = field(default=20, metadata=_between(1, 20))
+    provinces: tuple[str, ...] = ()
+    area_radius_km: float = field(default=3.0, metadata=_between(0, 100, above=True))
+    admin_telegram_ids: tuple[int, ...] = ()
 
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper_log_level(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
-
-    @field_validator("tip_categories", mode="before")
-    @classmethod
-    def _split_categories(cls, value: object) -> object:
-        if isinstance(value, str):
-            items = tuple(part.strip() for part in value.split(",") if part.strip())
-            if not items:
-                raise ValueError("needs at least one category")
-            if any(len(item) > 32 for item in items):
-                raise ValueError("category keys are at most 32 characters")
-            return items
-        return value
-
-    @field_validator("provinces", mode="before")
-    @classmethod
-    def _split_provinces(cls, value: object) -> object:
-        if isinstance(value, str):
-            return tuple(part.strip() for part in value.split(",") if part.strip())
-        return value
-
-    @field_validator("admin_telegram_ids", mode="before")
-    @classmethod
-    def _split_ids(cls, value: object) -> object:
-        if isinstance(value, str):
-            parts = [part.strip() for part in value.split(",") if part.strip()]
-            if not all(part.lstrip("-").isdigit() for part in parts):
-                raise ValueError("must be comma-separated numeric Telegram user ids")
-            return tuple(int(part) for part in parts)
-        return value
-
-    @field_validator("telegram_api_url", "telegram_file_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value
-
-    @field_validator("telegram_webhook_path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("must start with /")
-        return value
+    def __post_init__(self) -> None:
+        """Turn text (from the environment) into typed values and check every one."""
+        hints = typing.get_type_hints(type(self))
+        for spec in fields(self):
+            value = getattr(self, spec.name)
+            try:
+                value = _check(spec.name, _coerce(hints[spec.name], value), spec.metadata)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"invalid {PREFIX}{spec.name.upper()}: {exc}") from None
+            object.__setattr__(self, spec.name, value)
 
     @property
     def resolved_database_url(self) -> str:
@@ -123,17 +98,80 @@ class Settings(BaseSettings):
         return base.rstrip("/") + "/file/bot"
 
 
-class ConfigError(Exception):
-    """A configuration value is invalid; the message names the variable."""
+def _split(text: str) -> tuple[str, ...]:
+    """Comma-separated items, trimmed, empty ones dropped."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
-def load_settings(**overrides: object) -> Settings:
-    """Read settings, turning a validation error into one line naming the variable."""
-    try:
-        return Settings(**overrides)  # type: ignore[arg-type]
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        field = str(first["loc"][0]) if first["loc"] else "?"
-        raise ConfigError(f"invalid TIPLINE_{field.upper()}: {first['msg']}") from None
-    except SettingsError as exc:
-        raise ConfigError(str(exc).replace('field "', "TIPLINE_").split('"')[0]) from None
+def _coerce(kind: Any, value: object) -> object:
+    """A value of the declared type; text is parsed as an environment variable is."""
+    if not isinstance(value, str):
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        return value
+    text = value.strip()
+    if kind is bool:
+        if text.lower() in _TRUE | _FALSE:
+            return text.lower() in _TRUE
+        raise ValueError("must be true or false")
+    if kind is int:
+        return int(text)
+    if kind is float:
+        return float(text)
+    if kind is Path:
+        return Path(text)
+    if kind == tuple[int, ...]:
+        parts = _split(text)
+        if not all(part.lstrip("-").isdigit() for part in parts):
+            raise ValueError("must be comma-separated numeric Telegram user ids")
+        return tuple(int(part) for part in parts)
+    if kind == tuple[str, ...]:
+        return _split(text)
+    if typing.get_origin(kind) is Literal:
+        return text.upper()
+    return value
+
+
+def _check(name: str, value: object, metadata: Any) -> object:
+    """The value if it is allowed, else ValueError saying what is."""
+    if "range" in metadata:
+        low, high, above = metadata["range"]
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise ValueError("must be a number")
+        if value > high or value < low or (above and value == low):
+            bound = "greater than" if above else "at least"
+            raise ValueError(f"must be {bound} {low:g} and at most {high:g}")
+    if name == "log_level" and value not in LOG_LEVELS:
+        raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+    if name == "tip_categories":
+        assert isinstance(value, tuple)
+        if not value:
+            raise ValueError("needs at least one category")
+        if any(len(item) > 32 for item in value):
+            raise ValueError("category keys are at most 32 characters")
+    is_url = name in ("telegram_api_url", "telegram_file_url")
+    if is_url and value and not str(value).startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    if name == "telegram_webhook_path" and not str(value).startswith("/"):
+        raise ValueError("must start with /")
+    return value
+
+
+def _from_environment(env_file: str | Path | None) -> dict[str, str]:
+    """TIPLINE_* values: the .env file first, the environment over it."""
+    raw: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        raw.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    raw.update(os.environ)
+    names = {spec.name for spec in fields(Settings)}
+    return {
+        key[len(PREFIX) :].lower(): value
+        for key, value in raw.items()
+        if key.startswith(PREFIX) and key[len(PREFIX) :].lower() in names
+    }
+
+
+def load_settings(_env_file: str | Path | None = ".env", **overrides: object) -> Settings:
+    """Read settings; an invalid value raises ConfigError naming its variable."""
+    values: dict[str, object] = {**_from_environment(_env_file), **overrides}
+    return Settings(**values)  # type: ignore[arg-type]

@@ -28,7 +28,7 @@ def make_settings(data_dir: Path, **overrides: object) -> Settings:
         "web_port": 0,
     }
     values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg, arg-type]
+    return Settings(**values)  # type: ignore[arg-type]
 
 
 POSTGRES_URL = os.environ.get("TIPLINE_TEST_POSTGRES_URL", "")

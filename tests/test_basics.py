@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +23,7 @@ from bot.i18n import Catalog
 from storage.crypto import Vault
 from storage.engine import create_engine
 from storage.files import FileStore
-from storage.migrate import upgrade
+from storage.migrate import head_revision, upgrade
 from storage.models import Base
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,6 +74,36 @@ def test_invalid_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("TIPLINE_WEB_PORT", "0")
     monkeypatch.setenv("TIPLINE_TIP_CATEGORIES", "drugs, fraud ,other")
     assert load_settings(_env_file=None).tip_categories == ("drugs", "fraud", "other")
+
+
+def test_settings_parse_environment_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in [k for k in os.environ if k.startswith("TIPLINE_")]:
+        monkeypatch.delenv(key)
+    env_file = tmp_path / ".env"
+    env_file.write_text("TIPLINE_WEB_PORT=9000\nTIPLINE_WEB_ENABLED=no\n", encoding="utf-8")
+    monkeypatch.setenv("TIPLINE_WEB_PORT", "9100")  # the environment wins over the .env file
+    monkeypatch.setenv("TIPLINE_ADMIN_TELEGRAM_IDS", " 12, -34 ,")
+    monkeypatch.setenv("TIPLINE_AREA_RADIUS_KM", "2.5")
+    monkeypatch.setenv("TIPLINE_LOG_LEVEL", "debug")
+    monkeypatch.setenv("TIPLINE_DATA_DIR", str(tmp_path / "d"))
+    settings = load_settings(env_file)
+    assert settings.web_port == 9100 and settings.web_enabled is False
+    assert settings.admin_telegram_ids == (12, -34)
+    assert settings.area_radius_km == 2.5 and settings.log_level == "DEBUG"
+    assert settings.data_dir == tmp_path / "d"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.web_port = 1  # type: ignore[misc]
+    for variable, value in (
+        ("TIPLINE_WEB_ENABLED", "maybe"),
+        ("TIPLINE_AREA_RADIUS_KM", "0"),
+        ("TIPLINE_ADMIN_TELEGRAM_IDS", "12,abc"),
+        ("TIPLINE_TIP_CATEGORIES", " , "),
+        ("TIPLINE_FLOOD_MESSAGES", "many"),
+    ):
+        monkeypatch.setenv(variable, value)
+        with pytest.raises(ConfigError, match=f"invalid {variable}: "):
+            load_settings(None)
+        monkeypatch.delenv(variable)
 
 
 @pytest.mark.parametrize(
@@ -191,3 +223,35 @@ def test_areas_command_line(tmp_path: Path) -> None:
     assert "no subscribers" in run_cli(tmp_path, env, "areas", "subscribers").stdout
     provinces = run_cli(tmp_path, env, "areas", "list")
     assert "P01" in provinces.stdout and "1 areas" in provinces.stdout
+
+
+LEAN_START = """
+import asyncio, sys
+from pathlib import Path
+from bot.app import build_core
+from bot.config import Settings
+
+async def main() -> None:
+    settings = Settings(data_dir=Path(sys.argv[1]), secret_key="k" * 40)
+    for _ in range(2):  # the first start migrates (in a child), the second finds it current
+        core = await build_core(settings)
+        await core.close()
+    print(sorted(m for m in ("alembic", "mako", "pydantic", "PIL") if m in sys.modules))
+
+asyncio.run(main())
+"""
+
+
+def test_running_bot_migrates_in_a_child_and_stays_lean(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", LEAN_START, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+    with sqlite3.connect(tmp_path / "tipline.sqlite3") as db:
+        [(revision,)] = db.execute("SELECT version_num FROM alembic_version").fetchall()
+    assert revision == head_revision()
