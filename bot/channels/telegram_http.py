@@ -85,8 +85,10 @@ class AiohttpRequest(BaseRequest):
         pool = _seconds(pool_timeout, self._pool_timeout)
         # aiohttp's `connect` covers waiting for a pooled connection and opening one.
         acquire = None if connect is None or pool is None else connect + pool
+        # aiohttp has no write timeout of its own: a slow upload is bounded by the whole call.
+        total = None if read is None or write is None else read + write + (acquire or 0.0)
         timeout = aiohttp.ClientTimeout(
-            total=None, connect=acquire, sock_connect=connect, sock_read=_longest(read, write)
+            total=total, connect=acquire, sock_connect=connect, sock_read=read
         )
         body, headers = _body(request_data, files)
         try:
@@ -99,13 +101,6 @@ class AiohttpRequest(BaseRequest):
         except aiohttp.ClientError as exc:
             # The type only: the message would carry the URL, and the URL carries the token.
             raise NetworkError(f"aiohttp.{type(exc).__name__}") from exc
-
-
-def _longest(*values: float | None) -> float | None:
-    """The longest of some timeouts; None (no limit) wins."""
-    if any(value is None for value in values):
-        return None
-    return max(value for value in values if value is not None)
 
 
 def _body(
