@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from handlers.context import Context
+from handlers.routing import Command, FlowControl, Router, unknown_command
 from storage.repositories import subscriptions
 
 MAX_AREAS_SHOWN = 40
 
 
-async def show_subscriber_counts(ctx: Context) -> None:
+async def show_subscriber_counts(ctx: Context, core: FlowControl) -> None:
     """/areas: active subscribers per area and topic, largest first (admins only)."""
     if not ctx.event.is_admin:
-        ctx.say(ctx.t("admin.only"))
+        # Nothing tells a citizen that staff commands exist.
+        await unknown_command(ctx, core)
         return
+    await _counts(ctx)
+    await core.reprompt(ctx)
+
+
+async def _counts(ctx: Context) -> None:
+    """The counts, as one message."""
     async with ctx.services.reads() as session:
         counts = await subscriptions.counts(session)
     if not counts:
@@ -31,3 +39,6 @@ async def show_subscriber_counts(ctx: Context) -> None:
         lines.append(f"• {label}: {counter['_total']} ({topics})")
     total = sum(counter["_total"] for counter in counts.values())
     ctx.say(ctx.t("admin.counts", total=total, areas=len(counts), lines="\n".join(lines)))
+
+
+ROUTER = Router("admin", commands=(Command("areas", show_subscriber_counts, listed=False),))

@@ -14,6 +14,7 @@ from handlers import admin, menu, mytips, subscriptions, tip
 from handlers.context import Context, Services
 from handlers.flow import FlowSpec
 from handlers.limits import FloodGuard
+from handlers.routing import Command, Router, unknown_command
 from handlers.types import TOKEN_SEPARATOR, InboundEvent, Reply, Response
 from storage.models import utcnow
 from storage.repositories import chats
@@ -23,11 +24,31 @@ log = logging.getLogger(__name__)
 
 Deliver = Callable[[Response], Awaitable[None]]
 
+# Routing order: the first router that claims a word or a button prefix takes it (commands are
+# unique, so their order is only the order of the platform's command menu). The tip router comes
+# before subscriptions because mid-tip a STOP word cancels only the tip; /start comes first and
+# the commands that work at every step last. Outside any flow the main menu takes what is left.
+ROUTERS: tuple[Router, ...] = (
+    menu.START_ROUTER,
+    tip.ROUTER,
+    mytips.ROUTER,
+    subscriptions.ROUTER,
+    admin.ROUTER,
+    menu.EVERYWHERE_ROUTER,
+)
 # Flows a conversation can be in, by the name stored in chats.flow.
-FLOWS: dict[str, FlowSpec] = {
-    spec.name: spec
-    for spec in (tip.FLOW, mytips.FLOW, subscriptions.FLOW, subscriptions.MANAGE_FLOW)
+FLOWS: dict[str, FlowSpec] = {spec.name: spec for router in ROUTERS for spec in router.flows}
+COMMANDS: dict[str, Command] = {
+    command.name: command for router in ROUTERS for command in router.commands
 }
+if len(COMMANDS) != sum(len(router.commands) for router in ROUTERS):
+    raise RuntimeError("two routers claim the same command")
+
+
+def listed_commands() -> list[str]:
+    """The commands for the platform's menu, in routing order (staff commands left out)."""
+    return [command.name for command in COMMANDS.values() if command.listed]
+
 
 _LANGUAGE_CACHE_SIZE = 50_000
 
@@ -159,7 +180,7 @@ class Dispatcher:
             self._languages.popitem(last=False)
 
     async def _route(self, ctx: Context) -> None:
-        """Routing order: expiry, buttons, edits, commands, core actions, flow, menu."""
+        """Expiry, buttons, edits, first contact, commands, ROUTERS, the flow, the menu."""
         event, chat = ctx.event, ctx.chat
         await self._expire_if_idle(ctx)
         if chat.blocked:
@@ -185,30 +206,20 @@ class Dispatcher:
         if event.resume:
             await self.reprompt(ctx)
             return
-        command = event.command
-        stop_word = unicodedata.normalize("NFC", (event.text or "").strip().casefold())
-        if stop_word in subscriptions.STOP_WORDS and chat.flow == tip.NAME:
-            # Mid-tip the word means this draft, not every subscription.
-            await menu.handle_command(ctx, "cancel", self)
+        if event.command is not None:
+            command = COMMANDS.get(event.command)
+            await (command.handle if command else unknown_command)(ctx, self)
             return
-        if command == "stop" or stop_word in subscriptions.STOP_WORDS:
-            await self.discard(ctx)
-            await subscriptions.leave_everything(ctx)
-            menu.show_menu(ctx)
-            return
-        if command == "areas":
-            await admin.show_subscriber_counts(ctx)
-            await self.reprompt(ctx)
-            return
-        if command is not None:
-            await menu.handle_command(ctx, command, self)
-            return
-        if action is not None and action.startswith(menu.CORE_PREFIXES):
-            await menu.handle_core_action(ctx, action, self)
-            return
-        if action is not None and action.startswith("suboffer:"):
-            await subscriptions.quick_subscribe(ctx, action[len("suboffer:") :])
-            return
+        word = unicodedata.normalize("NFC", (event.text or "").strip().casefold())
+        for router in ROUTERS:
+            if router.on_word is not None and router.takes_word(word, chat.flow):
+                await router.on_word(ctx, self)
+                return
+        if action is not None:
+            for router in ROUTERS:
+                if router.on_button is not None and router.takes_button(action):
+                    await router.on_button(ctx, action, self)
+                    return
         flow = FLOWS.get(chat.flow or "")
         if flow is None:
             await menu.handle(ctx, action, self)

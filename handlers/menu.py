@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from handlers.context import Context
-
-if TYPE_CHECKING:
-    from handlers.dispatcher import Dispatcher
+from handlers.routing import Command, CommandHandler, FlowControl, Router
 
 LANGUAGES = {"vi": "Tiếng Việt", "en": "English"}
-CORE_PREFIXES = ("core:", "lang:")
 
-# Commands that would start something new; mid-flow they ask before dropping the draft.
-_STARTING_COMMANDS = {
-    "start": None,
-    "tip": "tip",
-    "mytips": "mytips",
-    "subscribe": "subscribe",
-    "mysubscriptions": "mysubs",
-    "unsubscribe": "mysubs",
-}
 # Main-menu buttons that start a flow, by action.
 _MENU_FLOWS = {
     "menu:tip": "tip",
@@ -52,37 +38,57 @@ def ask_language(ctx: Context) -> None:
     )
 
 
-async def handle_command(ctx: Context, command: str, dispatcher: Dispatcher) -> None:
-    """Commands work at every step; those that start something ask before dropping a draft."""
-    in_flow = ctx.chat.flow is not None
-    if command in _STARTING_COMMANDS:
-        if in_flow:
+def starting(begin: CommandHandler) -> CommandHandler:
+    """A command that starts something new: mid-flow it first asks whether to drop the draft."""
+
+    async def guarded(ctx: Context, core: FlowControl) -> None:
+        if ctx.chat.flow is not None:
             ask_continue_or_discard(ctx)
             return
-        target = _STARTING_COMMANDS[command]
-        if target is None:
-            show_menu(ctx, intro=ctx.t("start.welcome"))
-        else:
-            await dispatcher.start_flow(ctx, target)
-        return
-    if command == "cancel":
-        if in_flow:
-            await dispatcher.discard(ctx)
-            ctx.say(ctx.t("cancel.done"))
-        else:
-            ctx.say(ctx.t("cancel.nothing"))
-        show_menu(ctx)
-        return
-    if command == "language":
-        ask_language(ctx)
-        return
-    if command == "help":
-        ctx.say(ctx.t("help.text"))
-    elif command == "privacy":
-        ctx.say(ctx.t("privacy.text"))
+        await begin(ctx, core)
+
+    return guarded
+
+
+def opens(flow: str) -> CommandHandler:
+    """A command that starts a flow (asking first when a draft is open)."""
+
+    async def begin(ctx: Context, core: FlowControl) -> None:
+        await core.start_flow(ctx, flow)
+
+    return starting(begin)
+
+
+async def welcome(ctx: Context, core: FlowControl) -> None:
+    """/start: the welcome and the main menu."""
+    show_menu(ctx, intro=ctx.t("start.welcome"))
+
+
+async def cancel(ctx: Context, core: FlowControl) -> None:
+    """/cancel: drop the draft, if any, and show the menu."""
+    if ctx.chat.flow is not None:
+        await core.discard(ctx)
+        ctx.say(ctx.t("cancel.done"))
     else:
-        ctx.say(ctx.t("command.unknown"))
-    await dispatcher.reprompt(ctx)
+        ctx.say(ctx.t("cancel.nothing"))
+    show_menu(ctx)
+
+
+async def language(ctx: Context, core: FlowControl) -> None:
+    """/language: offer the languages."""
+    ask_language(ctx)
+
+
+async def show_help(ctx: Context, core: FlowControl) -> None:
+    """/help, keeping the current step."""
+    ctx.say(ctx.t("help.text"))
+    await core.reprompt(ctx)
+
+
+async def privacy(ctx: Context, core: FlowControl) -> None:
+    """/privacy, keeping the current step."""
+    ctx.say(ctx.t("privacy.text"))
+    await core.reprompt(ctx)
 
 
 def ask_continue_or_discard(ctx: Context) -> None:
@@ -93,24 +99,24 @@ def ask_continue_or_discard(ctx: Context) -> None:
     )
 
 
-async def handle_core_action(ctx: Context, action: str, dispatcher: Dispatcher) -> None:
+async def handle_core_action(ctx: Context, action: str, core: FlowControl) -> None:
     """Buttons that work whatever the flow: language, continue, discard."""
     if action.startswith("lang:") and action[5:] in LANGUAGES:
         ctx.chat.language = action[5:]
         ctx.say(ctx.t("language.set"))
-        await dispatcher.reprompt(ctx)
+        await core.reprompt(ctx)
     elif action == "core:discard":
-        await dispatcher.discard(ctx)
+        await core.discard(ctx)
         ctx.say(ctx.t("cancel.done"))
         show_menu(ctx)
     else:
-        await dispatcher.reprompt(ctx)
+        await core.reprompt(ctx)
 
 
-async def handle(ctx: Context, action: str | None, dispatcher: Dispatcher) -> None:
+async def handle(ctx: Context, action: str | None, core: FlowControl) -> None:
     """Main-menu buttons; anything else outside a flow gets the menu with a hint."""
     if action in _MENU_FLOWS:
-        await dispatcher.start_flow(ctx, _MENU_FLOWS[action])
+        await core.start_flow(ctx, _MENU_FLOWS[action])
     elif action == "menu:show":
         show_menu(ctx)
     elif action == "menu:privacy":
@@ -121,3 +127,19 @@ async def handle(ctx: Context, action: str | None, dispatcher: Dispatcher) -> No
         show_menu(ctx)
     else:
         show_menu(ctx, intro=ctx.t("menu.not_understood"))
+
+
+# /start comes first in the command menu; the commands that work at every step come after the
+# flows' own (see handlers.dispatcher.ROUTERS).
+START_ROUTER = Router("start", commands=(Command("start", starting(welcome)),))
+EVERYWHERE_ROUTER = Router(
+    "everywhere",
+    commands=(
+        Command("cancel", cancel),
+        Command("help", show_help),
+        Command("privacy", privacy),
+        Command("language", language),
+    ),
+    prefixes=("core:", "lang:"),
+    on_button=handle_core_action,
+)

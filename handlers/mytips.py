@@ -6,9 +6,11 @@ import hmac
 from datetime import timedelta
 from enum import StrEnum
 
+from handlers import menu
 from handlers.context import Context
 from handlers.flow import FlowSpec
 from handlers.menu import show_menu
+from handlers.routing import Command, Router
 from handlers.tip import category_label, normalize_code
 from storage.models import Tip
 from storage.repositories import tips
@@ -130,3 +132,5 @@ async def receive_pin(ctx: Context) -> bool:
 
 
 FLOW = FlowSpec(name=NAME, start=start, prompt=prompt, handle=handle)
+
+ROUTER = Router(NAME, flows=(FLOW,), commands=(Command("mytips", menu.opens(NAME)),))

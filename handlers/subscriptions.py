@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from handlers import area_picker
+from handlers import area_picker, menu
 from handlers.context import Context
 from handlers.flow import FlowSpec
 from handlers.menu import show_menu
+from handlers.routing import Command, FlowControl, Router
 from storage.repositories import subscriptions
 
 SUBSCRIBE = "subscribe"
@@ -185,16 +186,33 @@ async def handle_manage(ctx: Context, action: str | None) -> None:
     await prompt_manage(ctx)
 
 
-async def quick_subscribe(ctx: Context, area_code: str) -> None:
+async def quick_subscribe(ctx: Context, action: str, core: FlowControl) -> None:
     """Subscribe to every topic of an area in one tap (the offer after a tip)."""
-    await save(ctx, area_code, ["all"])
+    await save(ctx, action.removeprefix("suboffer:"), ["all"])
 
 
-async def leave_everything(ctx: Context) -> None:
-    """STOP: drop every subscription; the caller has already dropped any draft."""
+async def stop_everything(ctx: Context, core: FlowControl) -> None:
+    """/stop or STOP: drop any draft and every subscription, then show the menu."""
+    await core.discard(ctx)
     removed = await subscriptions.unsubscribe_all(ctx.session, ctx.owner_hash)
     ctx.say(ctx.t("subs.stopped", count=removed))
+    show_menu(ctx)
 
 
 FLOW = FlowSpec(name=SUBSCRIBE, start=start, prompt=prompt, handle=handle)
 MANAGE_FLOW = FlowSpec(name=MANAGE, start=start_manage, prompt=prompt_manage, handle=handle_manage)
+
+ROUTER = Router(
+    "subscriptions",
+    flows=(FLOW, MANAGE_FLOW),
+    commands=(
+        Command("subscribe", menu.opens(SUBSCRIBE)),
+        Command("mysubscriptions", menu.opens(MANAGE)),
+        Command("unsubscribe", menu.opens(MANAGE)),
+        Command("stop", stop_everything),
+    ),
+    prefixes=("suboffer:",),
+    on_button=quick_subscribe,
+    words=STOP_WORDS,
+    on_word=stop_everything,
+)

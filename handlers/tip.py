@@ -7,10 +7,12 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from handlers import area_picker
+from handlers import area_picker, menu
 from handlers.context import MAX_ATTACHMENTS, Context
 from handlers.flow import FlowSpec
 from handlers.menu import show_menu
+from handlers.routing import Command, Router
+from handlers.subscriptions import STOP_WORDS
 from storage.files import FileStore
 from storage.models import Tip
 from storage.repositories import tips
@@ -483,3 +485,13 @@ _HANDLERS = {
 }
 
 FLOW = FlowSpec(name=NAME, start=start, prompt=prompt, handle=handle, discard=discard)
+
+# Mid-tip the STOP words mean this draft, not every subscription: this router precedes theirs.
+ROUTER = Router(
+    NAME,
+    flows=(FLOW,),
+    commands=(Command("tip", menu.opens(NAME)),),
+    words=STOP_WORDS,
+    words_in_flow=NAME,
+    on_word=menu.cancel,
+)

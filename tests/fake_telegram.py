@@ -3,29 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import html
 import inspect
 import itertools
 import json
+import math
 import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from types import TracebackType
-from typing import Any, Self, TypedDict
+from types import EllipsisType, TracebackType
+from typing import Any, Literal, NamedTuple, Self, TypedDict
 
 from aiohttp import web
 
 __all__ = [
+    "FLOOD_LIMITED_METHODS",
     "ApiError",
     "BotState",
     "CallRecord",
     "ChatKey",
     "ChatState",
     "FakeTelegramServer",
+    "FloodLimits",
+    "FloodReason",
+    "FloodRefusals",
     "JSONDict",
     "inline_buttons",
     "parse_entities",
@@ -36,6 +42,7 @@ __all__ = [
 JSONDict = dict[str, Any]
 ChatKey = int | str
 Handler = Callable[["BotState", JSONDict], Any]
+FloodReason = Literal["overall", "chat", "group"]
 
 MAX_DOWNLOAD_SIZE = 20 * 1024 * 1024
 MAX_UPLOAD_SIZE = 64 * 1024 * 1024
@@ -143,6 +150,36 @@ _OK_METHODS = (
     "unbanChatMember",
     "restrictChatMember",
 )
+# Calls that send a message and so count against the flood limits (one per call, albums too).
+FLOOD_LIMITED_METHODS = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "sendVideo",
+        "sendAudio",
+        "sendVoice",
+        "sendAnimation",
+        "sendSticker",
+        "sendLocation",
+        "sendMediaGroup",
+        "sendVideoNote",
+        "sendVenue",
+        "sendContact",
+        "sendPoll",
+        "sendDice",
+        "sendInvoice",
+        "sendGame",
+        "sendPaidMedia",
+        "forwardMessage",
+        "forwardMessages",
+        "copyMessage",
+        "copyMessages",
+    }
+)
+_FLOOD_LIMITED = frozenset(name.lower() for name in FLOOD_LIMITED_METHODS)
+_GROUP_WINDOW = 60.0
+_CHAT_WINDOW = 1.0
 # Keys of a message that are envelope, not content, when forwarding or copying.
 _ENVELOPE_KEYS = frozenset(
     {
@@ -645,6 +682,7 @@ class ChatState:
     last_message_id: int = 0
     user: JSONDict | None = None
     changed: _Signal = field(default_factory=_Signal)
+    chat_type: str | None = None
 
     def next_message_id(self) -> int:
         """Allocate the next message_id in this chat."""
@@ -664,6 +702,93 @@ class _StoredFile:
     @property
     def content(self) -> bytes:
         return self.data if self.data is not None else f"fake-file:{self.file_id}".encode()
+
+
+@dataclass(frozen=True)
+class FloodLimits:
+    """Telegram's flood limits for one bot token; None switches one limit off."""
+
+    overall_per_second: int | None = 30
+    per_chat_per_second: int | None = 1
+    per_group_per_minute: int | None = 20
+
+    def __post_init__(self) -> None:
+        for name in ("overall_per_second", "per_chat_per_second", "per_group_per_minute"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1 or None, not {value!r}")
+
+
+@dataclass
+class FloodRefusals:
+    """How many sends the flood limits refused with 429, by reason."""
+
+    overall: int = 0
+    chat: int = 0
+    group: int = 0
+
+    @property
+    def total(self) -> int:
+        """All refusals together."""
+        return self.overall + self.chat + self.group
+
+    def count(self, reason: FloodReason) -> None:
+        """Count one refusal."""
+        setattr(self, reason, getattr(self, reason) + 1)
+
+
+@dataclass(eq=False)
+class _FloodWindows:
+    """Clock times of one token's recent sends: overall and per chat."""
+
+    overall: deque[float] = field(default_factory=deque)
+    chats: dict[ChatKey, deque[float]] = field(default_factory=dict)
+    swept: float = -math.inf
+
+    def sweep(self, now: float) -> None:
+        """At most once a minute, forget chats with no send within the longest window."""
+        if now - self.swept < _GROUP_WINDOW:
+            return
+        self.swept = now
+        cutoff = now - _GROUP_WINDOW
+        self.chats = {key: sent for key, sent in self.chats.items() if sent and sent[-1] > cutoff}
+
+
+@dataclass(eq=False)
+class _FloodSlot:
+    """A send admitted into its windows; released again if the call then fails."""
+
+    time: float
+    windows: list[deque[float]]
+
+    def release(self) -> None:
+        """Give the slot back: a failed send does not count."""
+        for window in self.windows:
+            with contextlib.suppress(ValueError):
+                window.remove(self.time)
+
+
+class _FloodCheck(NamedTuple):
+    """One limit a send must pass: at most `limit` sends in any rolling `span` seconds."""
+
+    reason: FloodReason
+    window: deque[float]
+    limit: int
+    span: float
+
+    def wait(self, now: float) -> float:
+        """Prune sends older than the span; seconds until one more fits (0: now)."""
+        cutoff = now - self.span
+        while self.window and self.window[0] <= cutoff:
+            self.window.popleft()
+        if len(self.window) < self.limit:
+            return 0.0
+        return self.window[len(self.window) - self.limit] + self.span - now
+
+
+def _retry_after(wait: float) -> int:
+    """Whole seconds (at least 1) to wait, tolerant of float noise."""
+    return max(1, math.ceil(wait - 1e-9))
 
 
 @dataclass
@@ -718,6 +843,8 @@ class FakeTelegramServer:
         bot_first_name: str = "Tipline Test Bot",
         max_poll_timeout: float = 2.0,
         strict: bool = True,
+        flood_limits: FloodLimits | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.host = host
         self.port = port
@@ -730,6 +857,10 @@ class FakeTelegramServer:
         self.downloads: list[str] = []
         self.blocked_chats: set[ChatKey] = set()
         self.member_status: dict[tuple[ChatKey, int], str] = {}
+        self.flood_limits = flood_limits
+        self.flood_refusals = FloodRefusals()
+        self.clock = clock
+        self._flood: dict[str, _FloodWindows] = {}
         self._bots: dict[str, BotState] = {}
         self._chats: dict[ChatKey, ChatState] = {}
         self._users: dict[int, JSONDict] = {}
@@ -1002,6 +1133,26 @@ class FakeTelegramServer:
         """Drop all pending injected faults."""
         self._faults.clear()
 
+    def enforce_limits(
+        self,
+        limits: FloodLimits | EllipsisType | None = ...,
+        /,
+        *,
+        overall_per_second: int | None = 30,
+        per_chat_per_second: int | None = 1,
+        per_group_per_minute: int | None = 20,
+    ) -> FloodLimits | None:
+        """Refuse sends over Telegram's flood limits with 429 (the keywords, or `limits`).
+
+        enforce_limits(None) turns enforcement off and forgets the recorded sends.
+        """
+        if isinstance(limits, EllipsisType):
+            limits = FloodLimits(overall_per_second, per_chat_per_second, per_group_per_minute)
+        self.flood_limits = limits
+        if limits is None:
+            self._flood.clear()
+        return limits
+
     def set_member_status(self, chat_id: ChatKey, user_id: int, status: str) -> None:
         """Set what getChatMember reports (member, administrator, creator, left, kicked)."""
         key = _chat_key(chat_id)
@@ -1143,6 +1294,7 @@ class FakeTelegramServer:
         )
         params: JSONDict = {}
         chat_key: ChatKey | None = None
+        slot: _FloodSlot | None = None
         try:
             params = await self._read_params(request)
             chat_key = self._record_chat(method, params)
@@ -1155,15 +1307,70 @@ class FakeTelegramServer:
             if handler is None:
                 raise ApiError(404, "Not Found: method not found")
             target = _chat_key(params.get("chat_id"))
+            slot = self._admit_send(token, method, target)
             if target in self.blocked_chats and not method.startswith("get"):
                 raise ApiError(403, _DEFAULT_DESCRIPTIONS[403])
             result = await self._call_handler(handler, bot, params)
         except ApiError as exc:
+            if slot is not None:
+                slot.release()
             body = exc.body()
             self._record(token, method, params, chat_key, ok=False, result=None, error=body)
             return web.json_response(body, status=exc.error_code)
         self._record(token, method, params, chat_key, ok=True, result=result, error=None)
         return web.json_response({"ok": True, "result": result})
+
+    def _admit_send(self, token: str, method: str, target: ChatKey | None) -> _FloodSlot | None:
+        """Take a slot for a message send, or raise 429 if a flood limit is reached."""
+        limits = self.flood_limits
+        if limits is None or method.lower() not in _FLOOD_LIMITED:
+            return None
+        now = self.clock()
+        windows = self._flood.setdefault(token, _FloodWindows())
+        windows.sweep(now)
+        checks = self._flood_checks(limits, windows, target)
+        self._refuse_if_flooded(checks, now)
+        for check in checks:
+            check.window.append(now)
+        return _FloodSlot(now, [check.window for check in checks])
+
+    def _flood_checks(
+        self, limits: FloodLimits, windows: _FloodWindows, target: ChatKey | None
+    ) -> list[_FloodCheck]:
+        """The limits one send to `target` must pass: its chat's (if any), then overall."""
+        checks: list[_FloodCheck] = []
+        if target is not None:
+            group = self._is_group(target)
+            limit = limits.per_group_per_minute if group else limits.per_chat_per_second
+            if limit is not None:
+                reason: FloodReason = "group" if group else "chat"
+                span = _GROUP_WINDOW if group else _CHAT_WINDOW
+                window = windows.chats.setdefault(target, deque())
+                checks.append(_FloodCheck(reason, window, limit, span))
+        if limits.overall_per_second is not None:
+            checks.append(
+                _FloodCheck("overall", windows.overall, limits.overall_per_second, _CHAT_WINDOW)
+            )
+        return checks
+
+    def _refuse_if_flooded(self, checks: list[_FloodCheck], now: float) -> None:
+        """Raise Telegram's 429 for the limit that keeps this send waiting longest."""
+        waits = [(check.wait(now), check.reason) for check in checks]
+        wait, reason = max(waits, key=lambda item: item[0], default=(0.0, "overall"))
+        if wait <= 0:
+            return
+        self.flood_refusals.count(reason)
+        retry_after = _retry_after(wait)
+        raise ApiError(
+            429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after}
+        )
+
+    def _is_group(self, key: ChatKey) -> bool:
+        """Whether a chat is a group, supergroup or channel (by recorded type, else by id)."""
+        chat = self._chats.get(key)
+        if chat is not None and chat.chat_type:
+            return chat.chat_type != "private"
+        return isinstance(key, str) or key < 0
 
     @staticmethod
     async def _call_handler(handler: Handler, bot: BotState, params: JSONDict) -> Any:
@@ -1504,6 +1711,7 @@ class FakeTelegramServer:
             message = update.get(kind)
             if isinstance(message, dict) and isinstance(message.get("chat"), dict):
                 chat = self.chat(message["chat"]["id"])
+                chat.chat_type = message["chat"].get("type") or chat.chat_type
                 message_id = int(message.get("message_id", 0))
                 chat.messages[message_id] = message
                 chat.last_message_id = max(chat.last_message_id, message_id)

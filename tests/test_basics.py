@@ -255,3 +255,14 @@ def test_running_bot_migrates_in_a_child_and_stays_lean(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "tipline.sqlite3") as db:
         [(revision,)] = db.execute("SELECT version_num FROM alembic_version").fetchall()
     assert revision == head_revision()
+
+
+def test_command_menu_lists_each_command_once_in_both_languages() -> None:
+    from handlers.dispatcher import listed_commands
+
+    listed = listed_commands()
+    assert listed[:3] == ["start", "tip", "mytips"] and len(listed) == len(set(listed))
+    assert "areas" not in listed, "staff commands stay out of the menu"
+    catalog = Catalog()
+    for name in listed:
+        assert catalog.has(f"commands.{name}"), name

@@ -12,10 +12,12 @@ import aiohttp
 import pytest
 import pytest_asyncio
 from telegram import (
+    Bot,
     BotCommand,
     BotCommandScopeAllPrivateChats,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputMediaPhoto,
     Message,
     Update,
 )
@@ -37,7 +39,7 @@ from telegram.ext import (
     filters,
 )
 
-from tests.fake_telegram import FakeTelegramServer, parse_entities
+from tests.fake_telegram import FakeTelegramServer, FloodLimits, FloodRefusals, parse_entities
 from tests.telegram_user import TelegramUser
 
 TOKEN = "123:ABC"
@@ -353,3 +355,228 @@ async def test_two_hundred_concurrent_users(server: FakeTelegramServer, app: App
     users = [TelegramUser(server, TOKEN, 20_000 + i) for i in range(200)]
     results = await asyncio.gather(*(u.send(f"hi {i}") for i, u in enumerate(users)))
     assert [TelegramUser.texts(r) for r in results] == [[f"echo: hi {i}"] for i in range(200)]
+
+
+# --- flood limits ------------------------------------------------------------------------
+
+IGNORE_PTB_DEPRECATION = pytest.mark.filterwarnings(
+    "ignore::telegram.warnings.PTBDeprecationWarning"
+)
+RETRY_IN_1 = r"Retry in (1 seconds|0:00:01)"
+
+
+class SteppedClock:
+    """An injectable monotonic clock that moves only when told to."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Step time forward without sleeping."""
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(server: FakeTelegramServer) -> SteppedClock:
+    """A stepped clock installed as the server's flood-limit clock."""
+    stepped = SteppedClock()
+    server.clock = stepped
+    return stepped
+
+
+@pytest_asyncio.fixture
+async def bot(server: FakeTelegramServer) -> AsyncIterator[Bot]:
+    """A bare PTB Bot (no rate limiter, no polling) talking to the fake server."""
+    async with Bot(TOKEN, base_url=server.base_url, base_file_url=server.base_file_url) as client:
+        yield client
+
+
+def too_many(retry_after: int) -> dict[str, Any]:
+    """Telegram's 429 body."""
+    return {
+        "ok": False,
+        "error_code": 429,
+        "description": f"Too Many Requests: retry after {retry_after}",
+        "parameters": {"retry_after": retry_after},
+    }
+
+
+async def raw_send(
+    session: aiohttp.ClientSession, server: FakeTelegramServer, chat_id: int, token: str = TOKEN
+) -> tuple[int, dict[str, Any]]:
+    """POST sendMessage without PTB; return (HTTP status, JSON body)."""
+    url = f"{server.base_url}{token}/sendMessage"
+    async with session.post(url, json={"chat_id": chat_id, "text": "hi"}) as response:
+        body: dict[str, Any] = await response.json()
+        return response.status, body
+
+
+def texts(server: FakeTelegramServer, chat_id: int) -> list[str]:
+    """Texts of the messages the bot has in a chat."""
+    return [str(message.get("text")) for message in server.bot_messages(chat_id)]
+
+
+@pytest.mark.asyncio
+async def test_flood_limits_off_by_default(server: FakeTelegramServer, bot: Bot) -> None:
+    assert server.flood_limits is None
+    for i in range(40):
+        await bot.send_message(3001, f"quick {i}")
+    for i in range(25):
+        await bot.send_message(-1003001, f"group {i}")
+    assert len(server.sent_to(3001)) == 40 and len(server.sent_to(-1003001)) == 25
+    assert all(record["ok"] for record in server.calls)
+    assert server.flood_refusals == FloodRefusals() and server.flood_refusals.total == 0
+
+
+@pytest.mark.asyncio
+@IGNORE_PTB_DEPRECATION
+async def test_flood_private_chat_limit(
+    server: FakeTelegramServer, bot: Bot, clock: SteppedClock
+) -> None:
+    assert server.enforce_limits() == FloodLimits(30, 1, 20) == server.flood_limits
+    await bot.send_message(3101, "first")
+    with pytest.raises(RetryAfter, match=RETRY_IN_1):
+        await bot.send_message(3101, "second")
+    refused = server.sent_to(3101, include_failed=True)[-1]
+    assert refused["method"] == "sendMessage" and not refused["ok"]
+    assert refused["error"] == too_many(1) and refused["result"] is None
+    assert texts(server, 3101) == ["first"]
+    await bot.send_message(3102, "another chat, same instant")
+    clock.advance(0.5)
+    with pytest.raises(RetryAfter, match=RETRY_IN_1):
+        await bot.send_message(3101, "still too soon")
+    clock.advance(0.5)
+    await bot.send_message(3101, "a second after the first")
+    assert texts(server, 3101) == ["first", "a second after the first"]
+    assert server.flood_refusals == FloodRefusals(chat=2) and server.flood_refusals.total == 2
+
+
+@pytest.mark.asyncio
+async def test_flood_overall_limit(server: FakeTelegramServer, clock: SteppedClock) -> None:
+    server.enforce_limits(overall_per_second=30)
+    async with aiohttp.ClientSession() as session:
+        sent = await asyncio.gather(*(raw_send(session, server, 3200 + i) for i in range(30)))
+        assert [status for status, _ in sent] == [200] * 30
+        assert await raw_send(session, server, 3299) == (429, too_many(1))
+        assert server.bot_messages(3299) == [] and not server.calls[-1]["ok"]
+        assert (await raw_send(session, server, 3299, token="456:OTHER"))[0] == 200
+        clock.advance(1)
+        assert (await raw_send(session, server, 3299))[0] == 200
+    assert server.flood_refusals == FloodRefusals(overall=1)
+
+
+@pytest.mark.asyncio
+@IGNORE_PTB_DEPRECATION
+async def test_flood_group_limit(server: FakeTelegramServer, bot: Bot, clock: SteppedClock) -> None:
+    group = -1001234567890
+    server.enforce_limits()
+    for i in range(20):
+        await bot.send_message(group, f"burst {i}")
+    with pytest.raises(RetryAfter, match=r"Retry in (60 seconds|0:01:00)"):
+        await bot.send_message(group, "21st")
+    assert server.sent_to(group, include_failed=True)[-1]["error"] == too_many(60)
+    clock.advance(59)
+    with pytest.raises(RetryAfter, match=RETRY_IN_1):
+        await bot.send_message(group, "a second early")
+    clock.advance(1)
+    await bot.send_message(group, "a minute later")
+    assert len(server.bot_messages(group)) == 21
+    assert server.flood_refusals == FloodRefusals(group=2)
+
+
+@pytest.mark.asyncio
+@IGNORE_PTB_DEPRECATION
+async def test_flood_group_by_recorded_type(
+    server: FakeTelegramServer, bot: Bot, clock: SteppedClock
+) -> None:
+    server.enforce_limits(per_group_per_minute=2)
+    user = {"id": 5, "first_name": "Eve"}
+    update = server.message_update(user, 3301, "hi")
+    update["message"]["chat"] = {"id": 3301, "type": "group", "title": "Street watch"}
+    server.inject_update(TOKEN, update)
+    await bot.send_message(3301, "one")
+    await bot.send_message(3301, "two")
+    with pytest.raises(RetryAfter, match=r"Retry in (60 seconds|0:01:00)"):
+        await bot.send_message(3301, "three")
+    assert server.flood_refusals == FloodRefusals(group=1)
+
+
+@pytest.mark.asyncio
+@IGNORE_PTB_DEPRECATION
+async def test_flood_counts_every_send_method(
+    server: FakeTelegramServer, bot: Bot, clock: SteppedClock
+) -> None:
+    server.enforce_limits(overall_per_second=5)
+    source = await bot.send_message(3401, "source")
+    await bot.send_photo(3402, photo=b"png")
+    await bot.copy_message(3403, 3401, source.message_id)
+    await bot.forward_message(3404, 3401, source.message_id)
+    await bot.send_media_group(3405, [InputMediaPhoto(b"a"), InputMediaPhoto(b"b")])
+    with pytest.raises(RetryAfter, match=RETRY_IN_1):
+        await bot.send_location(3406, latitude=10.8, longitude=106.7)
+    assert server.calls[-1]["method"] == "sendLocation" and server.calls[-1]["error"] == too_many(1)
+    assert server.flood_refusals == FloodRefusals(overall=1)
+
+
+@pytest.mark.asyncio
+@IGNORE_PTB_DEPRECATION
+async def test_flood_ignores_non_send_methods(
+    server: FakeTelegramServer, bot: Bot, clock: SteppedClock
+) -> None:
+    server.enforce_limits(overall_per_second=1)
+    sent = await bot.send_message(3501, "v0", reply_markup=KEYBOARD)
+    stored = server.message(3501, sent.message_id)
+    assert stored is not None
+    update = server.callback_update({"id": 3501, "first_name": "Lan"}, 3501, stored, "yes")
+    server.inject_update(TOKEN, update)
+    for i in range(1, 6):
+        await bot.edit_message_text(f"v{i}", chat_id=3501, message_id=sent.message_id)
+    assert await bot.answer_callback_query(update["callback_query"]["id"], text="ok")
+    for _ in range(3):
+        await bot.get_updates(timeout=0)
+    await bot.send_chat_action(3501, "typing")
+    await bot.set_my_commands([BotCommand("start", "Start")])
+    await bot.get_me()
+    assert all(record["ok"] for record in server.calls) and server.flood_refusals.total == 0
+    with pytest.raises(RetryAfter, match=RETRY_IN_1):
+        await bot.send_message(3502, "but sends are still limited")
+    assert server.flood_refusals == FloodRefusals(overall=1)
+
+
+@pytest.mark.asyncio
+async def test_flood_limits_turned_off_and_via_constructor(
+    server: FakeTelegramServer, clock: SteppedClock
+) -> None:
+    server.enforce_limits(per_chat_per_second=2)
+    async with aiohttp.ClientSession() as session:
+        statuses = [(await raw_send(session, server, 3601))[0] for _ in range(3)]
+        assert statuses == [200, 200, 429]
+        assert server.enforce_limits(None) is None and server.flood_limits is None
+        assert {(await raw_send(session, server, 3601))[0] for _ in range(10)} == {200}
+        assert server.flood_refusals == FloodRefusals(chat=1)
+        limits = FloodLimits(overall_per_second=None, per_chat_per_second=1)
+        async with FakeTelegramServer(flood_limits=limits, clock=lambda: 0.0) as fake:
+            assert [(await raw_send(session, fake, 3602))[0] for _ in range(2)] == [200, 429]
+            chats = await asyncio.gather(*(raw_send(session, fake, 3700 + i) for i in range(40)))
+            assert {status for status, _ in chats} == {200}
+            assert fake.flood_refusals == FloodRefusals(chat=1)
+    with pytest.raises(ValueError, match="per_chat_per_second"):
+        FloodLimits(per_chat_per_second=0)
+
+
+@pytest.mark.asyncio
+async def test_flood_windows_are_pruned(server: FakeTelegramServer, clock: SteppedClock) -> None:
+    server.enforce_limits()
+    async with aiohttp.ClientSession() as session:
+        for batch in range(3):
+            sends = (raw_send(session, server, 3800 + 30 * batch + i) for i in range(30))
+            assert {status for status, _ in await asyncio.gather(*sends)} == {200}
+            clock.advance(1)
+        windows = server._flood[TOKEN]
+        assert len(windows.chats) == 90 and len(windows.overall) == 30
+        clock.advance(61)
+        assert (await raw_send(session, server, 3800))[0] == 200
+    assert list(windows.chats) == [3800] and len(windows.overall) == 1

@@ -219,7 +219,9 @@ async def test_admins_see_subscriber_counts(bot: Core, server: FakeTelegramServe
     await resident.press("⬜ Lừa đảo")
     await resident.press("💾 Lưu")
     await resident.send("/areas")
-    assert "quản trị viên" in (resident.last_text() or "")
+    unknown = resident.last_text() or ""
+    await resident.send("/no-such-command")
+    assert unknown == resident.last_text(), "a citizen cannot tell a staff command exists"
     admin = citizen(server, ADMIN_ID)
     replies = await admin.send("/areas")
     text = joined(replies)

@@ -31,7 +31,7 @@ from bot.channels.telegram_http import AiohttpRequest
 from bot.channels.text import split_text, utf16_length
 from bot.config import Settings
 from bot.i18n import Catalog
-from handlers.dispatcher import Dispatcher
+from handlers.dispatcher import Dispatcher, listed_commands
 from handlers.types import Attachment, AttachmentKind, InboundEvent, Location, Reply, Response
 
 # Opt in to PTB's timedelta retry_after now (its default changes in the next major version).
@@ -54,19 +54,6 @@ _MEDIA = (
     ("voice", AttachmentKind.VOICE, "audio/ogg"),
     ("audio", AttachmentKind.AUDIO, "audio/mpeg"),
     ("video_note", AttachmentKind.VIDEO, "video/mp4"),
-)
-COMMANDS = (
-    "start",
-    "tip",
-    "mytips",
-    "subscribe",
-    "mysubscriptions",
-    "unsubscribe",
-    "stop",
-    "cancel",
-    "help",
-    "privacy",
-    "language",
 )
 
 
@@ -130,7 +117,9 @@ class TelegramChannel:
         """Set the command menu in Vietnamese (default) and English."""
         scope = BotCommandScopeAllPrivateChats()
         for language in self.catalog.languages:
-            commands = [BotCommand(c, self.catalog(language, f"commands.{c}")) for c in COMMANDS]
+            commands = [
+                BotCommand(c, self.catalog(language, f"commands.{c}")) for c in listed_commands()
+            ]
             code = None if language == "vi" else language
             await self.application.bot.set_my_commands(commands, scope=scope, language_code=code)
 
