@@ -146,6 +146,7 @@ async def maintain(core: Core) -> None:
                 version = latest
             core.dispatcher.flood.prune()
             services.pin_failures.prune()
+            services.join_failures.prune()
         except Exception:  # keep maintaining; the next round may succeed
             log.exception("maintenance round failed")
         await asyncio.sleep(SWEEP_INTERVAL_SECONDS)

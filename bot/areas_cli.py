@@ -18,7 +18,8 @@ from storage.repositories import areas, subscriptions
 
 
 @asynccontextmanager
-async def _database(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+async def database(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """A migrated database for one command, closed afterwards."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = await open_database(settings.resolved_database_url)
     try:
@@ -29,7 +30,7 @@ async def _database(settings: Settings) -> AsyncIterator[async_sessionmaker[Asyn
 
 async def import_file(settings: Settings, path: Path) -> int:
     """Import neighbourhoods; every bad row is printed and nothing is written. Exit code."""
-    async with _database(settings) as sessions:
+    async with database(settings) as sessions:
         catalog = await load_areas(sessions, settings.provinces)
         try:
             rows = read_file(path, catalog)
@@ -46,7 +47,7 @@ async def import_file(settings: Settings, path: Path) -> int:
 
 async def search(settings: Settings, text: str) -> int:
     """Print the areas matching a text, best first."""
-    async with _database(settings) as sessions:
+    async with database(settings) as sessions:
         catalog = await load_areas(sessions, settings.provinces)
     started = time.perf_counter()
     found = catalog.search(text, limit=20)
@@ -59,7 +60,7 @@ async def search(settings: Settings, text: str) -> int:
 
 async def list_areas(settings: Settings, under: str | None) -> int:
     """Print provinces, or the areas under one code."""
-    async with _database(settings) as sessions:
+    async with database(settings) as sessions:
         catalog = await load_areas(sessions, settings.provinces)
     if under is None:
         items = catalog.provinces()
@@ -76,7 +77,7 @@ async def list_areas(settings: Settings, under: str | None) -> int:
 
 async def subscriber_counts(settings: Settings) -> int:
     """Print active subscribers per area and topic."""
-    async with _database(settings) as sessions:
+    async with database(settings) as sessions:
         catalog: AreaCatalog = await load_areas(sessions, settings.provinces)
         async with sessions() as session:
             counts = await subscriptions.counts(session)

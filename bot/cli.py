@@ -1,4 +1,4 @@
-"""Command line: `tipline run`, `tipline db upgrade`."""
+"""Command line: `tipline run`, `tipline db upgrade`, `tipline areas ...`, `tipline admin ...`."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from pathlib import Path
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
+
+ROLES = ("admin", "officer")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -33,7 +35,37 @@ def _parser() -> argparse.ArgumentParser:
     lister = area_commands.add_parser("list", help="list provinces, or the areas under a code")
     lister.add_argument("code", nargs="?", help="a province or ward code, e.g. P01 or W00070")
     area_commands.add_parser("subscribers", help="subscriber counts per area and topic")
+    admin = commands.add_parser("admin", help="staff: invite, list, revoke")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+    inviter = admin_commands.add_parser("invite", help="print a one-time invite code")
+    inviter.add_argument("--role", choices=ROLES, default="admin")
+    inviter.add_argument(
+        "--area", action="append", default=[], metavar="CODE", help="jurisdiction (repeatable)"
+    )
+    inviter.add_argument("--hours", type=_hours, default=24, help="how long the code works")
+    inviter.add_argument("--label", default="", help="who it is for, as /staff will show them")
+    admin_commands.add_parser("staff", help="list the active staff")
+    revoker = admin_commands.add_parser("revoke", help="end a staff role")
+    revoker.add_argument("id", type=int, help="the number `tipline admin staff` shows")
     return parser
+
+
+def _hours(text: str) -> int:
+    hours = int(text)
+    if not 1 <= hours <= 24 * 30:
+        raise argparse.ArgumentTypeError("between 1 and 720 hours")
+    return hours
+
+
+def _admin(settings: Settings, args: argparse.Namespace) -> int:
+    from bot import admin_cli
+
+    action = args.admin_command
+    if action == "invite":
+        return asyncio.run(admin_cli.invite(settings, args.role, args.area, args.hours, args.label))
+    if action == "staff":
+        return asyncio.run(admin_cli.list_staff(settings))
+    return asyncio.run(admin_cli.revoke(settings, args.id))
 
 
 def _areas(settings: Settings, args: argparse.Namespace) -> int:
@@ -72,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             print("database is up to date")
         elif args.command == "areas":
             return _areas(settings, args)
+        elif args.command == "admin":
+            return _admin(settings, args)
     except ConfigError as exc:
         print(f"tipline: {exc}", file=sys.stderr)
         return 2

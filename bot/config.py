@@ -54,6 +54,7 @@ class Settings:
     telegram_webhook_url: str = ""
     telegram_webhook_secret: str = ""
     telegram_webhook_path: str = "/telegram/webhook"
+    telegram_bot_username: str = ""
     web_enabled: bool = True
     web_host: str = "127.0.0.1"
     web_port: int = field(default=8080, metadata=_between(0, 65535))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from handlers.context import Context
 from handlers.routing import Command, FlowControl, Router, unknown_command
+from handlers.staff import is_admin
 from storage.repositories import subscriptions
 
 MAX_AREAS_SHOWN = 40
@@ -11,7 +12,7 @@ MAX_AREAS_SHOWN = 40
 
 async def show_subscriber_counts(ctx: Context, core: FlowControl) -> None:
     """/areas: active subscribers per area and topic, largest first (admins only)."""
-    if not ctx.event.is_admin:
+    if not await is_admin(ctx):
         # Nothing tells a citizen that staff commands exist.
         await unknown_command(ctx, core)
         return

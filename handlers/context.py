@@ -64,6 +64,15 @@ class Services:
     areas: AreaCatalog = field(default_factory=lambda: AreaCatalog([]))
     # Wrong PINs per tip code, from any chat: a 6-digit PIN must not be guessable by retrying.
     pin_failures: FloodGuard = field(default_factory=lambda: FloodGuard(5, 3600))
+    # Wrong invite codes per chat.
+    join_failures: FloodGuard = field(default_factory=lambda: FloodGuard(5, 3600))
+    # Invite links per channel, with "{code}" for the code; a channel sets its own when it knows it.
+    invite_links: dict[str, str] = field(default_factory=dict)
+
+    def invite_link(self, channel: str, code: str) -> str | None:
+        """The link that redeems an invite code on a channel, when the channel has links."""
+        template = self.invite_links.get(channel)
+        return template.replace("{code}", code.replace("-", "")) if template else None
 
 
 class Context:

@@ -165,6 +165,45 @@ class Subscription(Base):
     __table_args__ = (UniqueConstraint("address_hash", "area_code", name="uq_subscription_area"),)
 
 
+class StaffMember(Base):
+    """An admin or officer: known by the keyed hash of their chat, reachable through it encrypted.
+
+    Staff are not anonymous, but nothing here is a platform id or name: `label` is what the
+    inviter called them.
+    """
+
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), index=True)
+    address_enc: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(16))
+    # An officer's jurisdiction: area codes (a ward includes its neighbourhoods); empty = all.
+    areas: Mapped[list[Any]] = mapped_column(default=list)
+    label: Mapped[str] = mapped_column(String(64))
+    invited_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Invite(Base):
+    """A one-time code that makes its redeemer staff; only its keyed hash is stored."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    areas: Mapped[list[Any]] = mapped_column(default=list)
+    label: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+    used_by: Mapped[int | None] = mapped_column(default=None)
+
+
 class AuditEntry(Base):
     """One officer, admin or system action."""
 

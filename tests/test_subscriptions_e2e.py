@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from sqlalchemy import select
 
 from bot.app import Core, load_areas
 from storage.area_import import read_file
-from storage.models import Subscription
+from storage.models import StaffMember, Subscription
 from storage.repositories import areas
 from tests.fake_telegram import CallRecord, FakeTelegramServer
 from tests.telegram_user import TelegramUser
@@ -226,3 +227,25 @@ async def test_admins_see_subscriber_counts(bot: Core, server: FakeTelegramServe
     replies = await admin.send("/areas")
     text = joined(replies)
     assert "Phường Bến Thành · Hồ Chí Minh: 1" in text and "Lừa đảo 1" in text
+
+
+async def test_invite_link_and_join_over_telegram(bot: Core, server: FakeTelegramServer) -> None:
+    admin = citizen(server, ADMIN_ID)  # an admin by TIPLINE_ADMIN_TELEGRAM_IDS
+    replies = await admin.send("/invite Officer Minh")
+    text = joined(replies)
+    link = re.search(r"https://t\.me/tipline_test_bot\?start=(join_[0-9A-Z]{10})", text)
+    assert link is not None, text
+    invitee = citizen(server, 911000020)
+    replies = await invitee.send(f"/start {link.group(1)}")  # what opening the link sends
+    assert "Officer Minh" in joined(replies) and "quản trị viên" in joined(replies)
+    replies = await invitee.send("/staff")
+    assert "Officer Minh — quản trị viên" in joined(replies)
+    again = citizen(server, 911000021)
+    replies = await again.send(f"/start {link.group(1)}")
+    assert "không dùng được" in joined(replies), "the link works once"
+    async with bot.dispatcher.services.sessions() as session:
+        stored = " ".join(
+            f"{m.address_hash} {m.label} {m.channel}"
+            for m in await session.scalars(select(StaffMember))
+        )
+    assert "911000020" not in stored, "staff rows hold no platform id"

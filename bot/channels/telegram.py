@@ -47,6 +47,7 @@ POLL_INTERVAL = 0.05
 # Bot API connections: enough to keep Telegram busy, few enough that none sits idle for long.
 HTTP_CONNECTIONS = 32
 SEND_ATTEMPTS = 4
+JOIN_PAYLOAD = "join_"  # /start join_CODE: an invite link
 MAX_RETRY_WAIT = 30.0
 _MEDIA = (
     ("document", AttachmentKind.DOCUMENT, "application/octet-stream"),
@@ -87,6 +88,10 @@ class TelegramChannel:
         """Connect, publish the command menu, then poll or register the webhook."""
         app = self.application
         await app.initialize()
+        # Invite links open the bot with /start join_CODE, which to_event reads as /join CODE.
+        self.dispatcher.services.invite_links[CHANNEL] = (
+            f"https://t.me/{app.bot.username}?start={JOIN_PAYLOAD}{{code}}"
+        )
         await self.publish_commands()
         await app.start()
         if self.webhook_mode:
@@ -192,7 +197,7 @@ class TelegramChannel:
             "is_admin": sender is not None and sender.id in self.settings.admin_telegram_ids,
         }
         if message.text is not None:
-            return InboundEvent(text=message.text, **base)
+            return InboundEvent(text=_deep_link(message.text), **base)
         if message.location is not None:
             loc = message.location
             return InboundEvent(location=Location(loc.latitude, loc.longitude), **base)
@@ -352,6 +357,14 @@ def _location_keyboard(reply: Reply) -> ReplyKeyboardMarkup | None:
         resize_keyboard=True,
         one_time_keyboard=True,
     )
+
+
+def _deep_link(text: str) -> str:
+    """An invite link's /start join_CODE as the /join CODE it means; other text as it is."""
+    command, _, payload = text.partition(" ")
+    if command.split("@", 1)[0] == "/start" and payload.strip().startswith(JOIN_PAYLOAD):
+        return f"/join {payload.strip()[len(JOIN_PAYLOAD) :]}"
+    return text
 
 
 def _seconds(value: float | timedelta) -> float:

@@ -1,0 +1,227 @@
+"""Staff roles in the chat: /join with an invite code, /invite, /staff and revoking.
+
+Every staff command and button asks `role_of` when it runs, so a role revoked a moment ago is
+already gone; a citizen gets exactly the answer an unknown command gets.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from handlers.context import Context
+from handlers.routing import Command, FlowControl, Router, unknown_command
+from storage.crypto import Vault
+from storage.models import StaffMember
+from storage.repositories import audit
+from storage.repositories import staff as staff_repo
+
+CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L to misread
+CODE_LENGTH = 10
+INVITE_HOURS = 24
+LABEL_MAX = 64
+BOOTSTRAP = "bootstrap"  # an admin listed in TIPLINE_ADMIN_TELEGRAM_IDS
+
+
+def new_invite_code() -> str:
+    """A code like 7KQ2M-9XH4P: 50 bits, easy to read aloud and type."""
+    chars = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return f"{chars[:5]}-{chars[5:]}"
+
+
+def normalize_invite_code(text: str) -> str:
+    """Read a typed code leniently: case, spaces and dashes do not matter."""
+    chars = "".join(ch for ch in text.upper() if ch.isalnum())
+    return f"{chars[:5]}-{chars[5:]}" if len(chars) == CODE_LENGTH else chars
+
+
+def invite_hash(vault: Vault, code: str) -> str:
+    """The keyed hash an invite is stored and found by (the code itself is never stored)."""
+    return vault.keyed_hash(f"invite:{normalize_invite_code(code)}")
+
+
+async def role_of(ctx: Context) -> tuple[str | None, str]:
+    """This chat's role now (admin, officer or None) and how the audit log names it."""
+    if ctx.event.is_admin:
+        return staff_repo.ADMIN, f"{BOOTSTRAP}:{ctx.owner_hash[:12]}"
+    member = await staff_repo.member_for(ctx.session, ctx.owner_hash)
+    if member is None:
+        return None, ""
+    return member.role, f"staff:{member.id}"
+
+
+async def is_admin(ctx: Context) -> bool:
+    """Whether this chat is an admin at this moment."""
+    role, _ = await role_of(ctx)
+    return role == staff_repo.ADMIN
+
+
+def _argument(ctx: Context) -> str:
+    """What follows the command word."""
+    parts = (ctx.event.text or "").split(maxsplit=1)
+    return parts[1].strip() if len(parts) > 1 else ""
+
+
+# /join CODE (or the invite link, which the channel turns into /join CODE)
+
+
+async def join(ctx: Context, core: FlowControl) -> None:
+    """Redeem an invite code: this chat becomes staff with the invite's role."""
+    code = _argument(ctx)
+    if not code:
+        ctx.say(ctx.t("staff.join_usage"))
+        await core.reprompt(ctx)
+        return
+    failures = ctx.services.join_failures
+    key = f"join:{ctx.owner_hash}"
+    if failures.blocked(key):
+        ctx.say(ctx.t("staff.join_limited"))
+        await core.reprompt(ctx)
+        return
+    invite = await staff_repo.redeem_invite(
+        ctx.session, invite_hash(ctx.services.vault, code), ctx.now
+    )
+    if invite is None:
+        failures.record(key)
+        ctx.say(ctx.t("staff.join_invalid", hours=INVITE_HOURS))
+        await core.reprompt(ctx)
+        return
+    member = await staff_repo.add_member(
+        ctx.session,
+        invite=invite,
+        address_hash=ctx.owner_hash,
+        address_enc=ctx.services.vault.encrypt(ctx.reply_address),
+        channel=ctx.event.channel,
+        now=ctx.now,
+    )
+    await audit.record(
+        ctx.session,
+        actor=f"staff:{member.id}",
+        action="invite.redeemed",
+        target=f"invite:{invite.id}",
+        detail={"role": member.role},
+        at=ctx.now,
+    )
+    ctx.say(ctx.t(f"staff.joined_{member.role}", label=member.label))
+    await core.reprompt(ctx)
+
+
+# /invite [name]
+
+
+async def invite(ctx: Context, core: FlowControl) -> None:
+    """/invite [name]: a one-time admin invite code, valid for 24 hours (admins only)."""
+    role, actor = await role_of(ctx)
+    if role != staff_repo.ADMIN:
+        await unknown_command(ctx, core)
+        return
+    label = _argument(ctx)[:LABEL_MAX] or ctx.t("staff.unnamed")
+    code = new_invite_code()
+    expires_at = ctx.now + timedelta(hours=INVITE_HOURS)
+    created = await staff_repo.create_invite(
+        ctx.session,
+        code_hash=invite_hash(ctx.services.vault, code),
+        role=staff_repo.ADMIN,
+        areas=(),
+        label=label,
+        created_by=actor,
+        now=ctx.now,
+        expires_at=expires_at,
+    )
+    await audit.record(
+        ctx.session,
+        actor=actor,
+        action="invite.created",
+        target=f"invite:{created.id}",
+        detail={"role": staff_repo.ADMIN, "label": label},
+        at=ctx.now,
+    )
+    link = ctx.services.invite_link(ctx.event.channel, code)
+    text = ctx.t("staff.invite_created", code=code, label=label, hours=INVITE_HOURS)
+    ctx.say(f"{text}\n{ctx.t('staff.invite_link', link=link)}" if link else text)
+    await core.reprompt(ctx)
+
+
+# /staff, and revoking with a confirmation
+
+
+def _member_line(ctx: Context, member: StaffMember) -> str:
+    return ctx.t(
+        "staff.line",
+        label=member.label,
+        role=ctx.t(f"role.{member.role}"),
+        since=member.created_at.strftime("%d/%m/%Y"),
+    )
+
+
+async def list_staff(ctx: Context, core: FlowControl) -> None:
+    """/staff: who is staff, each with a button to revoke them (admins only)."""
+    if not await is_admin(ctx):
+        await unknown_command(ctx, core)
+        return
+    members = await staff_repo.list_members(ctx.session)
+    lines = [_member_line(ctx, member) for member in members]
+    text = ctx.t("staff.list", lines="\n".join(lines)) if lines else ctx.t("staff.none")
+    rows = [
+        [(ctx.t("staff.revoke_button", label=member.label), f"staff:ask:{member.id}")]
+        for member in members
+    ]
+    ctx.ask(f"{text}\n\n{ctx.t('staff.bootstrap_note')}", [*rows, [_back(ctx)]])
+
+
+def _back(ctx: Context) -> tuple[str, str]:
+    return (ctx.t("button.back_to_menu"), "staff:back")
+
+
+async def press(ctx: Context, action: str, core: FlowControl) -> None:
+    """The /staff buttons, each authorised again when pressed."""
+    _, verb, value = [*action.split(":", 2), "", ""][:3]
+    role, actor = await role_of(ctx)
+    if role != staff_repo.ADMIN:
+        # Revoked since the list was shown: the button is as dead as any old one.
+        ctx.notice(ctx.t("button.stale"))
+        ctx.say(ctx.t("button.stale_long"))
+        await core.reprompt(ctx)
+        return
+    if verb == "ask" and value.isdigit():
+        member = await ctx.session.get(StaffMember, int(value))
+        if member is not None and member.revoked_at is None:
+            ctx.ask(
+                ctx.t("staff.revoke_confirm", label=member.label),
+                [
+                    [(ctx.t("staff.revoke_yes"), f"staff:revoke:{member.id}")],
+                    [(ctx.t("staff.revoke_no"), "staff:list")],
+                ],
+            )
+            return
+        ctx.say(ctx.t("staff.already_revoked"))
+    elif verb == "revoke" and value.isdigit():
+        member = await staff_repo.revoke(ctx.session, int(value), ctx.now)
+        if member is None:
+            ctx.say(ctx.t("staff.already_revoked"))
+        else:
+            await audit.record(
+                ctx.session,
+                actor=actor,
+                action="staff.revoked",
+                target=f"staff:{member.id}",
+                detail={"role": member.role, "label": member.label},
+                at=ctx.now,
+            )
+            ctx.say(ctx.t("staff.revoked", label=member.label))
+    elif verb == "back":
+        await core.reprompt(ctx)
+        return
+    await list_staff(ctx, core)
+
+
+ROUTER = Router(
+    "staff",
+    commands=(
+        Command("join", join, listed=False),
+        Command("invite", invite, listed=False),
+        Command("staff", list_staff, listed=False),
+    ),
+    prefixes=("staff:",),
+    on_button=press,
+)
