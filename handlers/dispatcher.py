@@ -17,7 +17,7 @@ from handlers.limits import FloodGuard
 from handlers.routing import Command, Router, unknown_command
 from handlers.types import TOKEN_SEPARATOR, InboundEvent, Reply, Response
 from storage.models import utcnow
-from storage.repositories import chats
+from storage.repositories import chats, prompts
 from storage.repositories import subscriptions as subscriptions_repo
 
 log = logging.getLogger(__name__)
@@ -188,9 +188,12 @@ class Dispatcher:
             # They wrote again, so they can be reached again: resume their alerts.
             chat.blocked = False
             await subscriptions_repo.set_active(ctx.session, chat.address_hash, True)
-        action = self._resolve_button(ctx) if event.button is not None else None
-        chat.prompt_token = None
-        chat.prompt_actions = []
+        action, own_message = await self._resolve_button(ctx)
+        if not own_message:
+            # The flow prompt is answered or passed over: its buttons retire. A press on a
+            # proactive message's own buttons leaves the flow prompt live beside it.
+            chat.prompt_token = None
+            chat.prompt_actions = []
         if event.button is not None and action is None:
             ctx.notice(ctx.t("button.stale"))
             ctx.say(ctx.t("button.stale_long"))
@@ -227,19 +230,26 @@ class Dispatcher:
         else:
             await flow.handle(ctx, action)
 
-    def _resolve_button(self, ctx: Context) -> str | None:
-        """The action behind a pressed button, or None when stale or forged."""
-        token = ctx.event.button or ""
-        prefix, _, index = token.rpartition(TOKEN_SEPARATOR)
+    async def _resolve_button(self, ctx: Context) -> tuple[str | None, bool]:
+        """The action behind a pressed button (None when stale, foreign or forged), and whether
+        it belongs to a proactive message of its own rather than to the flow prompt."""
+        if ctx.event.button is None:
+            return None, False
+        prefix, _, index = ctx.event.button.rpartition(TOKEN_SEPARATOR)
         chat = ctx.chat
-        if not prefix or prefix != chat.prompt_token or not index.isdigit():
-            return None
+        if not prefix or not index.isdigit():
+            return None, False
+        if len(prefix) == prompts.TOKEN_LENGTH:
+            found = await prompts.resolve(
+                ctx.session, prefix, int(index), chat.address_hash, ctx.now
+            )
+            return (found[0], True) if found else (None, False)
         position = int(index)
-        if position >= len(chat.prompt_actions):
-            return None
+        if prefix != chat.prompt_token or position >= len(chat.prompt_actions):
+            return None, False
         action, label = chat.prompt_actions[position]
         ctx.response.chosen_label = str(label)
-        return str(action)
+        return str(action), False
 
     async def _expire_if_idle(self, ctx: Context) -> None:
         """Tell the user their draft expired, whether a sweep or this event found it idle."""

@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from storage.repositories import prompts
+
 
 class AttachmentKind(StrEnum):
     """Kinds of file a tip may carry."""
@@ -95,4 +97,4 @@ class Response:
     flooded: bool = False
 
 
-TOKEN_SEPARATOR = "."  # noqa: S105 - a separator, not a secret
+TOKEN_SEPARATOR = prompts.SEPARATOR

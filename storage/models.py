@@ -204,6 +204,88 @@ class Invite(Base):
     used_by: Mapped[int | None] = mapped_column(default=None)
 
 
+class MessagePrompt(Base):
+    """The buttons of one proactive message (an alert's "stop these alerts"): their own token.
+
+    A chat's flow prompt lives in its chat row; these stay live beside it, so an alert's button
+    and the prompt of a tip in progress never retire each other. `address_hash` set: only that
+    chat may press them.
+    """
+
+    __tablename__ = "message_prompts"
+
+    token: Mapped[str] = mapped_column(String(16), primary_key=True)
+    address_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    actions: Mapped[list[Any]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+
+
+class Bulletin(Base):
+    """An alert or bulletin an admin made: what, to which areas, about which topic, when."""
+
+    __tablename__ = "bulletins"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # alert | bulletin
+    text: Mapped[str] = mapped_column(Text)
+    areas: Mapped[list[Any]] = mapped_column(default=list)  # empty: every area
+    topic: Mapped[str] = mapped_column(String(16))
+    schedule: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_by: Mapped[str] = mapped_column(String(64))
+    creator_address_enc: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class BulletinRun(Base):
+    """One sending of a bulletin, unique per scheduled time, so a double fire sends once."""
+
+    __tablename__ = "bulletin_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    bulletin_id: Mapped[int] = mapped_column(ForeignKey("bulletins.id", ondelete="CASCADE"))
+    scheduled_for: Mapped[datetime] = mapped_column()
+    # pending (recipients not yet queued), queued, done, missed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    # Keyset cursor over subscriptions while recipients are being queued.
+    cursor: Mapped[int] = mapped_column(default=0)
+    prompt_token: Mapped[str | None] = mapped_column(String(16), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (UniqueConstraint("bulletin_id", "scheduled_for", name="uq_run_schedule"),)
+
+
+class Delivery(Base):
+    """One proactive message in the outbox: to whom (encrypted), what, and what became of it."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address_hash: Mapped[str] = mapped_column(String(64))
+    address_enc: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # queued, sending, sent, failed, blocked
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(64), default=None)
+    run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("bulletin_runs.id", ondelete="CASCADE"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        Index("ix_outbox_channel_status_next", "channel", "status", "next_attempt_at"),
+        Index("ix_outbox_run_status", "run_id", "status"),
+        UniqueConstraint("run_id", "address_hash", name="uq_outbox_run_address"),
+    )
+
+
 class AuditEntry(Base):
     """One officer, admin or system action."""
 

@@ -1,0 +1,151 @@
+"""The outbox: proactive deliveries, claimed, sent and recorded one by one."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Chat, Delivery, Subscription
+
+QUEUED, SENDING, SENT, FAILED, BLOCKED = "queued", "sending", "sent", "failed", "blocked"
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else ""
+
+
+async def enqueue(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    """Queue deliveries (channel, address_hash, address_enc, payload, run_id, created_at...).
+
+    A row whose run already has a delivery to that address is skipped, so queuing a run's page
+    twice (after a crash) queues nobody twice. Returns how many rows were given.
+    """
+    if not rows:
+        return 0
+    table: Table = Delivery.__table__  # type: ignore[assignment]
+    if _dialect(session) == "postgresql":
+        statement: Any = postgresql.insert(table).on_conflict_do_nothing()
+    elif _dialect(session) == "sqlite":
+        statement = sqlite.insert(table).on_conflict_do_nothing()
+    else:
+        statement = insert(table)
+    values = [
+        {
+            "status": QUEUED,
+            "attempts": 0,
+            "next_attempt_at": row["created_at"],
+            "run_id": None,
+            **row,
+        }
+        for row in rows
+    ]
+    await session.execute(statement, values)
+    return len(values)
+
+
+async def claim(
+    session: AsyncSession, channel: str, now: datetime, limit: int, lease: timedelta
+) -> list[Delivery]:
+    """Take up to `limit` due deliveries of a channel for sending, oldest first.
+
+    A claimed delivery is `sending` until its lease ends; one whose sender died with it becomes
+    due again then (sent at least once; the duplicates are at most the sends in flight). On
+    PostgreSQL rows are claimed with FOR UPDATE SKIP LOCKED, so several processes share an outbox.
+    """
+    query = (
+        select(Delivery)
+        .where(
+            Delivery.channel == channel,
+            or_(Delivery.status == QUEUED, Delivery.status == SENDING),
+            Delivery.next_attempt_at <= now,
+        )
+        .order_by(Delivery.id)
+        .limit(limit)
+    )
+    if _dialect(session) == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    claimed = list(await session.scalars(query))
+    if claimed:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_([d.id for d in claimed]))
+            .values(status=SENDING, next_attempt_at=now + lease, attempts=Delivery.attempts + 1)
+        )
+    return claimed
+
+
+async def mark_sent(session: AsyncSession, delivery_id: int, now: datetime) -> None:
+    """The platform accepted it."""
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(status=SENT, sent_at=now, last_error=None)
+    )
+
+
+async def retry_later(session: AsyncSession, delivery_id: int, at: datetime, error: str) -> None:
+    """Try again at a time (a flood wait or a transient failure)."""
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(status=QUEUED, next_attempt_at=at, last_error=error[:64])
+    )
+
+
+async def give_up(session: AsyncSession, delivery_id: int, error: str) -> None:
+    """Failed for good (too many attempts, or refused)."""
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(status=FAILED, last_error=error[:64])
+    )
+
+
+async def mark_blocked(session: AsyncSession, delivery_id: int, address_hash: str) -> None:
+    """The chat blocked the bot: this delivery and the chat's other queued ones are not sent."""
+    await session.execute(
+        update(Delivery)
+        .where(
+            or_(
+                Delivery.id == delivery_id,
+                (Delivery.address_hash == address_hash) & (Delivery.status == QUEUED),
+            )
+        )
+        .values(status=BLOCKED, last_error="blocked")
+    )
+    await mark_unreachable(session, address_hash)
+
+
+async def mark_unreachable(session: AsyncSession, address_hash: str) -> None:
+    """A chat that blocked the bot: its subscriptions pause until it writes again."""
+    await session.execute(
+        update(Chat).where(Chat.address_hash == address_hash).values(blocked=True)
+    )
+    await session.execute(
+        update(Subscription).where(Subscription.address_hash == address_hash).values(active=False)
+    )
+
+
+async def counts(session: AsyncSession, run_id: int) -> dict[str, int]:
+    """Deliveries of a run by status."""
+    rows = await session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.run_id == run_id)
+        .group_by(Delivery.status)
+    )
+    return {str(status): int(n) for status, n in rows}
+
+
+async def pending(session: AsyncSession, channel: str) -> int:
+    """Deliveries of a channel still to be sent (queued or in flight)."""
+    count = await session.scalar(
+        select(func.count()).where(
+            Delivery.channel == channel, Delivery.status.in_((QUEUED, SENDING))
+        )
+    )
+    return int(count or 0)
