@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -68,6 +69,9 @@ class Services:
     join_failures: FloodGuard = field(default_factory=lambda: FloodGuard(5, 3600))
     # Invite links per channel, with "{code}" for the code; a channel sets its own when it knows it.
     invite_links: dict[str, str] = field(default_factory=dict)
+
+    # Tells broadcasts a run is waiting to be queued; the wiring sets it.
+    wake_broadcasts: Callable[[], None] = lambda: None
 
     def invite_link(self, channel: str, code: str) -> str | None:
         """The link that redeems an invite code on a channel, when the channel has links."""

@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from handlers import admin, menu, mytips, staff, subscriptions, tip
+from handlers import admin, alerts, menu, mytips, staff, subscriptions, tip
 from handlers.context import Context, Services
 from handlers.flow import FlowSpec
 from handlers.limits import FloodGuard
@@ -34,6 +34,7 @@ ROUTERS: tuple[Router, ...] = (
     mytips.ROUTER,
     subscriptions.ROUTER,
     staff.ROUTER,
+    alerts.ROUTER,
     admin.ROUTER,
     menu.EVERYWHERE_ROUTER,
 )

@@ -229,6 +229,8 @@ class Bulletin(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))  # alert | bulletin
     text: Mapped[str] = mapped_column(Text)
+    target: Mapped[str] = mapped_column(String(64))  # the area chosen, "*" for every area
+    # Every area whose subscribers it reaches (the target, what lies in it and above it).
     areas: Mapped[list[Any]] = mapped_column(default=list)  # empty: every area
     topic: Mapped[str] = mapped_column(String(16))
     schedule: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -106,3 +106,12 @@ async def counts(session: AsyncSession) -> dict[str, Counter[str]]:
         for topic in topics or ["all"]:
             counter[str(topic)] += 1
     return result
+
+
+async def unsubscribe_areas(session: AsyncSession, address_hash: str, areas: list[str]) -> int:
+    """Leave the chat's subscriptions to these areas (every one when `areas` is empty)."""
+    query = delete(Subscription).where(Subscription.address_hash == address_hash)
+    if areas:
+        query = query.where(Subscription.area_code.in_(areas))
+    result = await session.execute(query)
+    return int(getattr(result, "rowcount", 0) or 0)

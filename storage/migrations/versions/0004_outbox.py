@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("target", sa.String(64), nullable=False),
         sa.Column("areas", sa.JSON(), nullable=False),
         sa.Column("topic", sa.String(16), nullable=False),
         sa.Column("schedule", sa.JSON(), nullable=False),

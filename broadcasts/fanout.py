@@ -1,0 +1,179 @@
+"""Turns a bulletin's run into outbox deliveries, a page of recipients per short transaction.
+
+A 100,000-recipient run is queued 500 recipients at a time, each page its own transaction with
+its keyset cursor saved, so the write lock is held for milliseconds and conversations go on; a
+crash resumes from the cursor, and the outbox's (run, address) key keeps anyone from being
+queued twice. When every delivery of a run has an outcome, the admin who made it gets a report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from broadcasts.senders import OutboundMessage
+from storage.crypto import Vault
+from storage.models import Bulletin, BulletinRun, Chat, utcnow
+from storage.repositories import bulletins, outbox
+
+log = logging.getLogger(__name__)
+
+PAGE = 500
+IDLE_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """What a finished run came to."""
+
+    bulletin: Bulletin
+    sent: int
+    failed: int
+    blocked: int
+    seconds: float
+
+
+Compose = Callable[[str, Bulletin, BulletinRun], OutboundMessage]
+ComposeReport = Callable[[str, RunReport], OutboundMessage]
+
+
+class Fanout:
+    """Queues pending runs' recipients and reports finished runs."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        vault: Vault,
+        compose: Compose,
+        compose_report: ComposeReport,
+        *,
+        on_queued: Callable[[], None] = lambda: None,
+        page: int = PAGE,
+    ) -> None:
+        self.sessions = sessions
+        self.vault = vault
+        self.compose = compose
+        self.compose_report = compose_report
+        self.on_queued = on_queued
+        self.page = page
+        self._wake = asyncio.Event()
+
+    def notify(self) -> None:
+        """A run was created: look now rather than at the next tick."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Queue and report until cancelled."""
+        while True:
+            try:
+                await self.work_once()
+            except Exception as exc:  # keep going; the type only, messages may quote data
+                log.error("fan-out round failed: %s", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), IDLE_SECONDS)
+            self._wake.clear()
+
+    async def work_once(self) -> int:
+        """Queue every pending run completely, then report finished ones; deliveries queued."""
+        queued = 0
+        async with self.sessions() as session:
+            pending = [run.id for run in await bulletins.pending_runs(session)]
+        for run_id in pending:
+            while (added := await self._queue_page(run_id)) is not None:
+                queued += added
+                if added:
+                    self.on_queued()
+        await self._report_finished()
+        return queued
+
+    async def _queue_page(self, run_id: int) -> int | None:
+        """Queue one page of a run's recipients; None once the run is fully queued."""
+        async with self.sessions() as session, session.begin():
+            run = await session.get(BulletinRun, run_id)
+            if run is None or run.status != bulletins.PENDING:
+                return None
+            bulletin = await session.get(Bulletin, run.bulletin_id)
+            if bulletin is None or bulletin.status == "cancelled":
+                await bulletins.finish(session, run, utcnow())
+                return None
+            rows = await bulletins.recipients(session, bulletin, run.cursor, self.page)
+            now = utcnow()
+            deliveries = [
+                {
+                    "channel": row.channel,
+                    "address_hash": row.address_hash,
+                    "address_enc": row.address_enc,
+                    "payload": self.compose(row.language, bulletin, run).to_payload(),
+                    "run_id": run.id,
+                    "created_at": now,
+                }
+                for row in rows
+                if bulletin.topic == "all" or {"all", bulletin.topic} & set(row.topics or ["all"])
+            ]
+            await outbox.enqueue(session, deliveries)
+            if rows:
+                run.cursor = int(rows[-1].id)
+            if len(rows) < self.page:
+                run.status = bulletins.QUEUED
+            return len(deliveries)
+
+    async def _report_finished(self) -> None:
+        """Runs whose every delivery has an outcome: done, and their maker told how it went."""
+        async with self.sessions() as session:
+            runs = await bulletins.queued_runs(session)
+        for run in runs:
+            async with self.sessions() as session, session.begin():
+                counts = await outbox.counts(session, run.id)
+                if counts.get(outbox.QUEUED, 0) or counts.get(outbox.SENDING, 0):
+                    continue
+                bulletin = await session.get(Bulletin, run.bulletin_id)
+                now = utcnow()
+                await bulletins.finish(session, run, now)
+                if bulletin is not None:
+                    await self._queue_report(session, bulletin, run, counts, now)
+
+    async def _queue_report(
+        self,
+        session: AsyncSession,
+        bulletin: Bulletin,
+        run: BulletinRun,
+        counts: dict[str, int],
+        now: datetime,
+    ) -> None:
+        """The delivery report, through the outbox like every proactive message."""
+        address = self.vault.decrypt(bulletin.creator_address_enc or "")
+        if address is None:
+            return
+        channel = address.split(":", 1)[0]
+        address_hash = self.vault.keyed_hash(address)
+        language = await session.scalar(
+            select(Chat.language).where(Chat.address_hash == address_hash)
+        )
+        report = RunReport(
+            bulletin=bulletin,
+            sent=counts.get(outbox.SENT, 0),
+            failed=counts.get(outbox.FAILED, 0),
+            blocked=counts.get(outbox.BLOCKED, 0),
+            seconds=max(0.0, (now - run.scheduled_for).total_seconds()),
+        )
+        message = self.compose_report(language or "vi", report)
+        await outbox.enqueue(
+            session,
+            [
+                {
+                    "channel": channel,
+                    "address_hash": address_hash,
+                    "address_enc": bulletin.creator_address_enc,
+                    "payload": message.to_payload(),
+                    "created_at": now,
+                }
+            ],
+        )
+        self.on_queued()

@@ -1,0 +1,217 @@
+"""/alert: an admin's urgent alert to an area's residents, now: text, area, preview, send.
+
+The alert is stored with one run; `broadcasts` queues every subscriber of the area (its
+neighbourhoods, and the province above it) into the outbox and the drainer sends them. Each
+resident's copy carries a button that stops the alerts that brought it; it lives beside any
+flow prompt the resident has open (see storage.repositories.prompts).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from handlers import area_picker, menu
+from handlers.context import Context, Translator
+from handlers.flow import FlowSpec
+from handlers.menu import show_menu
+from handlers.routing import Command, FlowControl, Router, unknown_command
+from handlers.staff import is_admin, role_of
+from storage.area_catalog import AreaCatalog
+from storage.models import Bulletin, BulletinRun
+from storage.repositories import audit, bulletins
+from storage.repositories import subscriptions as subscriptions_repo
+
+NAME = "alert"
+TEXT_MIN, TEXT_MAX = 10, 1500
+EVERYWHERE = "*"
+
+
+class Step(StrEnum):
+    """Steps of /alert."""
+
+    TEXT = "text"
+    AREA = "area"
+    PREVIEW = "preview"
+
+
+def reach(areas: AreaCatalog, code: str) -> list[str]:
+    """The areas whose subscribers an alert about one area reaches: it, what lies in it, and
+    what it lies in (a province's subscribers hear about each of its wards)."""
+    if code == EVERYWHERE:
+        return []
+    found: list[str] = []
+    stack = [code]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        stack.extend(child.code for child in areas.children(current))
+    return sorted({*found, *areas.ancestors(code)})
+
+
+def area_name(ctx: Context, code: str) -> str:
+    """An area's label, or "every area"."""
+    area = ctx.areas.get(code)
+    return ctx.areas.label(area) if area else ctx.t("alert.everywhere")
+
+
+def resident_text(translate: Translator, language: str, area: str, text: str) -> str:
+    """The alert as a resident reads it (the preview shows the admin the very same)."""
+    return f"{translate(language, 'alert.header', area=area)}\n\n{text}"
+
+
+async def start(ctx: Context) -> None:
+    """Begin an alert: ask for its text."""
+    ctx.chat.data = {}
+    ctx.go(NAME, Step.TEXT)
+    await prompt(ctx)
+
+
+def _cancel(ctx: Context) -> list[tuple[str, str]]:
+    return [(ctx.t("button.cancel"), "alert:cancel")]
+
+
+async def prompt(ctx: Context) -> None:
+    """Ask for the current step's input."""
+    step = ctx.chat.step
+    if step == Step.TEXT:
+        ctx.ask(ctx.t("alert.ask_text", min=TEXT_MIN, max=TEXT_MAX), [_cancel(ctx)])
+    elif step == Step.AREA:
+        everywhere = [(ctx.t("alert.everywhere_button"), "alert:everywhere")]
+        await area_picker.ask(ctx, ctx.t("alert.ask_area"), [everywhere, _cancel(ctx)])
+    else:
+        await _preview(ctx)
+
+
+async def _preview(ctx: Context) -> None:
+    """The alert exactly as residents will see it, with how many it reaches, to confirm."""
+    code = str(ctx.draft.get("area", EVERYWHERE))
+    async with ctx.services.reads() as session:
+        count = await bulletins.count_reach(session, reach(ctx.areas, code))
+    shown = resident_text(
+        ctx.services.translate, ctx.chat.language, area_name(ctx, code), str(ctx.draft["text"])
+    )
+    ctx.say(ctx.t("alert.preview_intro", count=count))
+    ctx.ask(
+        f"{shown}\n\n[{ctx.t('alert.stop_button')}]",
+        [
+            [(ctx.t("alert.send"), "alert:send")],
+            [
+                (ctx.t("alert.edit_text"), "alert:edit_text"),
+                (ctx.t("alert.edit_area"), "alert:edit_area"),
+            ],
+            _cancel(ctx),
+        ],
+    )
+
+
+async def handle(ctx: Context, action: str | None) -> None:
+    """Take input at the current step; each step authorised again as it runs."""
+    if not await is_admin(ctx):
+        ctx.end_flow()
+        ctx.say(ctx.t("command.unknown"))
+        show_menu(ctx)
+        return
+    if action == "alert:cancel":
+        ctx.end_flow()
+        ctx.say(ctx.t("alert.cancelled"))
+        show_menu(ctx)
+        return
+    step = ctx.chat.step
+    if step == Step.TEXT:
+        await _receive_text(ctx)
+    elif step == Step.AREA:
+        await _receive_area(ctx, action)
+    elif action == "alert:send":
+        await _send(ctx)
+        return
+    elif action == "alert:edit_text":
+        ctx.go(NAME, Step.TEXT)
+    elif action == "alert:edit_area":
+        area_picker.reset(ctx)
+        ctx.go(NAME, Step.AREA)
+    else:
+        ctx.say(ctx.t("input.use_buttons"))
+    await prompt(ctx)
+
+
+async def _receive_text(ctx: Context) -> None:
+    text = (ctx.event.text or "").strip()
+    if not text or ctx.event.attachments or ctx.event.location or ctx.event.unsupported:
+        ctx.say(ctx.t("alert.wants_text"))
+    elif not TEXT_MIN <= len(text) <= TEXT_MAX:
+        ctx.say(ctx.t("alert.text_length", min=TEXT_MIN, max=TEXT_MAX, length=len(text)))
+    else:
+        ctx.update_draft(text=text)
+        area_picker.reset(ctx)
+        ctx.go(NAME, Step.AREA if "area" not in ctx.draft else Step.PREVIEW)
+
+
+async def _receive_area(ctx: Context, action: str | None) -> None:
+    if action == "alert:everywhere":
+        code: str | None = EVERYWHERE
+    else:
+        code = await area_picker.handle(ctx, action)
+    if code is not None:
+        ctx.update_draft(area=code, picker=None)
+        ctx.go(NAME, Step.PREVIEW)
+
+
+async def _send(ctx: Context) -> None:
+    """Store the alert and its run; the outbox takes it from there."""
+    _, actor = await role_of(ctx)
+    code = str(ctx.draft.get("area", EVERYWHERE))
+    run = await bulletins.create_alert(
+        ctx.session,
+        text=str(ctx.draft.get("text", "")),
+        target=code,
+        areas=reach(ctx.areas, code),
+        created_by=actor,
+        creator_address_enc=ctx.services.vault.encrypt(ctx.reply_address),
+        now=ctx.now,
+    )
+    await audit.record(
+        ctx.session,
+        actor=actor,
+        action="alert.created",
+        target=f"bulletin:{run.bulletin_id}",
+        detail={"area": code},
+        at=ctx.now,
+    )
+    ctx.services.wake_broadcasts()
+    ctx.end_flow()
+    ctx.say(ctx.t("alert.queued", area=area_name(ctx, code)))
+    show_menu(ctx)
+
+
+async def begin(ctx: Context, core: FlowControl) -> None:
+    """/alert, for admins; anyone else hears of no such command."""
+    if not await is_admin(ctx):
+        await unknown_command(ctx, core)
+        return
+    await core.start_flow(ctx, NAME)
+
+
+async def stop_these_alerts(ctx: Context, action: str, core: FlowControl) -> None:
+    """The button under an alert: leave the subscriptions that brought it, keep the rest."""
+    run_id = action.removeprefix(bulletins.STOP_PREFIX)
+    run = await ctx.session.get(BulletinRun, int(run_id)) if run_id.isdigit() else None
+    bulletin = await ctx.session.get(Bulletin, run.bulletin_id) if run else None
+    if bulletin is None:
+        ctx.say(ctx.t("alert.stop_gone"))
+    else:
+        removed = await subscriptions_repo.unsubscribe_areas(
+            ctx.session, ctx.owner_hash, list(bulletin.areas)
+        )
+        ctx.say(ctx.t("alert.stopped", count=removed))
+    if ctx.chat.flow is None:
+        show_menu(ctx)
+
+
+FLOW = FlowSpec(name=NAME, start=start, prompt=prompt, handle=handle)
+ROUTER = Router(
+    NAME,
+    flows=(FLOW,),
+    commands=(Command("alert", menu.starting(begin), listed=False),),
+    prefixes=(bulletins.STOP_PREFIX,),
+    on_button=stop_these_alerts,
+)

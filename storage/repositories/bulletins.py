@@ -1,0 +1,113 @@
+"""Alerts and bulletins, their runs, and the recipients a run reaches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Bulletin, BulletinRun, Chat, Subscription
+from storage.repositories import prompts
+
+ALERT = "alert"
+PENDING, QUEUED, DONE = "pending", "queued", "done"
+STOP_PREFIX = "alertstop:"
+# How long "stop these alerts" keeps working after the message was sent.
+STOP_BUTTON_LIFETIME = timedelta(days=90)
+
+
+async def create_alert(
+    session: AsyncSession,
+    *,
+    text: str,
+    target: str,
+    areas: Sequence[str],
+    created_by: str,
+    creator_address_enc: str,
+    now: datetime,
+) -> BulletinRun:
+    """An urgent alert about `target`, reaching `areas` (empty: everywhere), now: its one run."""
+    bulletin = Bulletin(
+        kind=ALERT,
+        text=text,
+        target=target,
+        areas=list(areas),
+        topic="all",
+        schedule={"at": "now"},
+        status="active",
+        created_by=created_by,
+        creator_address_enc=creator_address_enc,
+        created_at=now,
+    )
+    session.add(bulletin)
+    await session.flush()
+    run = BulletinRun(bulletin_id=bulletin.id, scheduled_for=now, status=PENDING, created_at=now)
+    session.add(run)
+    await session.flush()
+    run.prompt_token = await prompts.create(
+        session, [(f"{STOP_PREFIX}{run.id}", "stop")], now=now, lifetime=STOP_BUTTON_LIFETIME
+    )
+    return run
+
+
+async def pending_runs(session: AsyncSession, limit: int = 10) -> list[BulletinRun]:
+    """Runs whose recipients are still being queued, oldest first."""
+    rows = await session.scalars(
+        select(BulletinRun)
+        .where(BulletinRun.status == PENDING)
+        .order_by(BulletinRun.id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def queued_runs(session: AsyncSession, limit: int = 50) -> list[BulletinRun]:
+    """Runs fully queued and perhaps still sending."""
+    rows = await session.scalars(
+        select(BulletinRun)
+        .where(BulletinRun.status == QUEUED)
+        .order_by(BulletinRun.id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
+async def recipients(
+    session: AsyncSession, bulletin: Bulletin, after_id: int, limit: int
+) -> list[Any]:
+    """The next page of active subscriptions a bulletin reaches, by id, with their language."""
+    query = (
+        select(
+            Subscription.id,
+            Subscription.address_hash,
+            Subscription.address_enc,
+            Subscription.channel,
+            Subscription.topics,
+            func.coalesce(Chat.language, "vi").label("language"),
+        )
+        .outerjoin(Chat, Chat.address_hash == Subscription.address_hash)
+        .where(Subscription.active, Subscription.id > after_id)
+        .order_by(Subscription.id)
+        .limit(limit)
+    )
+    if bulletin.areas:
+        query = query.where(Subscription.area_code.in_(list(bulletin.areas)))
+    return list(await session.execute(query))
+
+
+async def finish(session: AsyncSession, run: BulletinRun, now: datetime) -> None:
+    """Mark a run done."""
+    await session.execute(
+        update(BulletinRun).where(BulletinRun.id == run.id).values(status=DONE, finished_at=now)
+    )
+
+
+async def count_reach(session: AsyncSession, areas: Sequence[str]) -> int:
+    """How many distinct chats an alert to these areas would reach now."""
+    query = select(func.count(func.distinct(Subscription.address_hash))).where(Subscription.active)
+    if areas:
+        query = query.where(Subscription.area_code.in_(list(areas)))
+    return int(await session.scalar(query) or 0)
