@@ -14,11 +14,15 @@ from sqlalchemy.exc import ArgumentError, InterfaceError, InvalidRequestError, O
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram.error import InvalidToken, NetworkError
 
+from bot.broadcasting import alert_composer, report_composer
 from bot.channels.telegram import TelegramChannel
+from bot.channels.telegram_sender import TelegramSender
 from bot.channels.web import WebChannel
 from bot.config import ConfigError, Settings
 from bot.i18n import Catalog
 from bot.secret import load_secret
+from broadcasts.drainer import Drainer
+from broadcasts.fanout import Fanout
 from handlers.context import Limits, Services
 from handlers.dispatcher import Dispatcher
 from storage.area_catalog import AreaCatalog, UnknownProvinceError
@@ -179,6 +183,44 @@ async def start_web(core: Core, telegram: TelegramChannel | None) -> web.AppRunn
     return runner
 
 
+def start_broadcasts(core: Core, telegram: TelegramChannel | None) -> None:
+    """The fan-out that queues alert runs, and a drainer per channel that can send."""
+    services = core.dispatcher.services
+    settings = core.settings
+    drainers: list[Drainer] = []
+    if telegram is not None:
+        sender = TelegramSender(telegram.application.bot)
+        drainers.append(
+            Drainer(
+                services.sessions,
+                sender,
+                services.vault,
+                overall_per_second=settings.telegram_messages_per_second,
+                per_group_per_minute=settings.telegram_group_messages_per_minute,
+            )
+        )
+
+    def wake_drainers() -> None:
+        for drainer in drainers:
+            drainer.notify()
+
+    def wake_all() -> None:
+        fanout.notify()
+        wake_drainers()
+
+    fanout = Fanout(
+        services.sessions,
+        services.vault,
+        alert_composer(core.catalog, services),
+        report_composer(core.catalog),
+        on_queued=wake_drainers,
+    )
+    services.wake_broadcasts = wake_all
+    services.proactive_channels = {drainer.channel for drainer in drainers}
+    core.tasks.append(asyncio.create_task(fanout.run()))
+    core.tasks.extend(asyncio.create_task(drainer.run()) for drainer in drainers)
+
+
 async def start_telegram(telegram: TelegramChannel) -> None:
     """Start Telegram; a refused token or an unreachable API is one clear line."""
     try:
@@ -208,6 +250,7 @@ async def run(settings: Settings) -> None:
         if telegram is not None:
             await start_telegram(telegram)
         core.tasks.append(asyncio.create_task(maintain(core)))
+        start_broadcasts(core, telegram)
         log.info("tipline running")
         await stop.wait()
         log.info("shutting down")

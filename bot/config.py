@@ -69,6 +69,11 @@ class Settings:
     provinces: tuple[str, ...] = ()
     area_radius_km: float = field(default=3.0, metadata=_between(0, 100, above=True))
     admin_telegram_ids: tuple[int, ...] = ()
+    # Telegram's limits for bots; paid broadcasts allow up to 1,000 messages per second.
+    telegram_messages_per_second: float = field(
+        default=30.0, metadata=_between(0, 1000, above=True)
+    )
+    telegram_group_messages_per_minute: int = field(default=20, metadata=_between(1, 60))
 
     def __post_init__(self) -> None:
         """Turn text (from the environment) into typed values and check every one."""

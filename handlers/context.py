@@ -70,8 +70,10 @@ class Services:
     # Invite links per channel, with "{code}" for the code; a channel sets its own when it knows it.
     invite_links: dict[str, str] = field(default_factory=dict)
 
-    # Tells broadcasts a run is waiting to be queued; the wiring sets it.
+    # Tells broadcasts a run or a delivery is waiting; the wiring sets it.
     wake_broadcasts: Callable[[], None] = lambda: None
+    # Channels whose outbox is drained (others cannot take proactive messages yet).
+    proactive_channels: set[str] = field(default_factory=set)
 
     def invite_link(self, channel: str, code: str) -> str | None:
         """The link that redeems an invite code on a channel, when the channel has links."""

@@ -9,6 +9,9 @@ import unicodedata
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from handlers import admin, alerts, menu, mytips, staff, subscriptions, tip
 from handlers.context import Context, Services
@@ -16,8 +19,8 @@ from handlers.flow import FlowSpec
 from handlers.limits import FloodGuard
 from handlers.routing import Command, Router, unknown_command
 from handlers.types import TOKEN_SEPARATOR, InboundEvent, Reply, Response
-from storage.models import utcnow
-from storage.repositories import chats, prompts
+from storage.models import Chat, utcnow
+from storage.repositories import chats, outbox, prompts
 from storage.repositories import subscriptions as subscriptions_repo
 
 log = logging.getLogger(__name__)
@@ -53,6 +56,8 @@ def listed_commands() -> list[str]:
 
 
 _LANGUAGE_CACHE_SIZE = 50_000
+# Where an open draft keeps its chat's encrypted address, for a proactive expiry notice.
+REPLY_KEY = "_reply"
 
 
 class ChatLocks:
@@ -120,6 +125,9 @@ class Dispatcher:
                     self.services, session, chat, event, is_new=is_new, stored_files=stored
                 )
                 await self._route(ctx)
+                if chat.flow is not None and REPLY_KEY not in chat.data:
+                    # Only while a draft is open: to tell them proactively if it expires.
+                    ctx.update_draft(**{REPLY_KEY: self.services.vault.encrypt(ctx.reply_address)})
                 chat.updated_at = ctx.now
                 await chats.save(session, chat)
             kept = ctx.kept_files
@@ -294,6 +302,36 @@ class Dispatcher:
             await chats.save(session, chat)
             await subscriptions_repo.set_active(session, key, False)
 
+    async def _tell_expired(
+        self, session: AsyncSession, swept: list[tuple[Chat, dict[str, Any]]]
+    ) -> int:
+        """Queue the expiry notice to chats whose channel can take proactive messages.
+
+        The draft kept its chat's address (encrypted) for this only; the draft is gone now.
+        The others are told with their next message, as before.
+        """
+        minutes = int(self.services.limits.conversation_timeout.total_seconds() // 60)
+        now = utcnow()
+        rows: list[dict[str, Any]] = [
+            {
+                "channel": chat.channel,
+                "address_hash": chat.address_hash,
+                "address_enc": str(data[REPLY_KEY]),
+                "payload": {
+                    "text": self.services.translate(
+                        chat.language, "conversation.expired", minutes=minutes
+                    ),
+                    "buttons": [],
+                },
+                "created_at": now,
+            }
+            for chat, data in swept
+            if chat.channel in self.services.proactive_channels and data.get(REPLY_KEY)
+        ]
+        await outbox.enqueue(session, rows)
+        await chats.clear_expired_notice(session, [row["address_hash"] for row in rows])
+        return len(rows)
+
     async def sweep_expired(self) -> int:
         """Drop drafts idle past the timeout (their files too); returns how many."""
         idle_since = utcnow() - self.services.limits.conversation_timeout
@@ -301,6 +339,10 @@ class Dispatcher:
             expired = await chats.expired_drafts(session, idle_since)
             drafts = {chat.id: (chat.flow or "", dict(chat.data)) for chat in expired}
             swept = await chats.mark_expired(session, list(drafts), idle_since)
+            gone = [(chat, drafts[chat.id][1]) for chat in expired if chat.id in set(swept)]
+            told = await self._tell_expired(session, gone)
+        if told:
+            self.services.wake_broadcasts()
         # Files go only once the drafts are gone for good, and only for drafts still idle.
         for chat_id in swept:
             flow_name, data = drafts[chat_id]

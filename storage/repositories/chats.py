@@ -150,3 +150,11 @@ async def mark_expired(
         .returning(Chat.id)
     )
     return list(result.scalars())
+
+
+async def clear_expired_notice(session: AsyncSession, address_hashes: list[str]) -> None:
+    """These chats were told of their expired draft already; no notice with the next message."""
+    if address_hashes:
+        await session.execute(
+            update(Chat).where(Chat.address_hash.in_(address_hashes)).values(expired_notice=False)
+        )

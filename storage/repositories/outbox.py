@@ -88,6 +88,40 @@ async def mark_sent(session: AsyncSession, delivery_id: int, now: datetime) -> N
     )
 
 
+async def mark_sent_many(session: AsyncSession, delivery_ids: Sequence[int], now: datetime) -> None:
+    """The platform accepted these (one UPDATE for a drainer's batch of successes)."""
+    if delivery_ids:
+        await session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(delivery_ids))
+            .values(status=SENT, sent_at=now, last_error=None)
+        )
+
+
+async def release(
+    session: AsyncSession, delivery_ids: Sequence[int], at: datetime, error: str | None = None
+) -> None:
+    """Give claimed, unsent deliveries back, due at `at`; their claim is not counted an attempt.
+
+    For a chat's turn that is not yet due or a flood wait: the message itself did not fail.
+    Only rows still `sending` change, so a row another sender finished since stays as it is.
+    """
+    if not delivery_ids:
+        return
+    values: dict[str, Any] = {
+        "status": QUEUED,
+        "next_attempt_at": at,
+        "attempts": Delivery.attempts - 1,  # `sending` rows were claimed: at least 1
+    }
+    if error is not None:
+        values["last_error"] = error[:64]
+    await session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(delivery_ids), Delivery.status == SENDING)
+        .values(**values)
+    )
+
+
 async def retry_later(session: AsyncSession, delivery_id: int, at: datetime, error: str) -> None:
     """Try again at a time (a flood wait or a transient failure)."""
     await session.execute(
@@ -129,6 +163,16 @@ async def mark_unreachable(session: AsyncSession, address_hash: str) -> None:
     await session.execute(
         update(Subscription).where(Subscription.address_hash == address_hash).values(active=False)
     )
+
+
+async def next_due(session: AsyncSession, channel: str) -> datetime | None:
+    """When a channel's next delivery comes due (or its oldest claim's lease ends), if any."""
+    due: datetime | None = await session.scalar(
+        select(func.min(Delivery.next_attempt_at)).where(
+            Delivery.channel == channel, Delivery.status.in_((QUEUED, SENDING))
+        )
+    )
+    return due
 
 
 async def counts(session: AsyncSession, run_id: int) -> dict[str, int]:

@@ -1,0 +1,513 @@
+"""Drains one channel's outbox at the platform's pace and records what became of each delivery.
+
+Deliveries are claimed in batches and sent as one chain per chat, in order. Pacing, all in this
+process: overall with `aiolimiter` (a bucket of one, so sends are spaced evenly and never burst
+past a rolling one-second window); per chat one message per interval and per group N a minute,
+timed from when the previous send to that chat came back (the platform counted it no later).
+A flood wait pauses the whole drainer. A claimed delivery whose turn is not within `hold`
+seconds goes back to the queue uncounted, so no claim outlives its lease. The next batch is
+claimed while the last one's stragglers are still out, so one slow send stalls nobody else.
+Outcomes are written a few statements per short transaction, never around a send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from aiolimiter import AsyncLimiter
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from broadcasts.senders import OutboundMessage, Outcome, Sender, SendResult
+from storage.crypto import Vault
+from storage.models import Delivery, utcnow
+from storage.repositories import outbox
+
+log = logging.getLogger(__name__)
+
+IDLE_WAIT = 1.0
+FLUSH_EVERY = 0.25  # seconds between writes of the outcomes so far
+MIN_REST = 0.05
+REPORT_EVERY = 60.0
+STATEMENTS_PER_TRANSACTION = 10
+SENT_PER_STATEMENT = 200
+GROUP_WINDOW = 60.0
+PACER_SIZE = 10_000  # chats remembered before an early prune
+ERROR_PAUSE = 1.0
+DUE_MARGIN = 0.01  # wake just after a put-off delivery is due, not just before
+
+Operation = Callable[[AsyncSession], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _Job:
+    """A claimed delivery, opened: never logged, the address is in plain text."""
+
+    id: int
+    address_hash: str
+    address: str
+    group: bool
+    message: OutboundMessage
+    attempts: int
+    deadline: float  # monotonic time after which it goes back rather than wait for its turn
+
+
+class _Pacer:
+    """When each chat may be sent to next, by keyed hash: a small map, pruned as it goes."""
+
+    def __init__(self, per_chat_interval: float, per_group_per_minute: int) -> None:
+        self._chat_interval = per_chat_interval
+        self._group_limit = per_group_per_minute
+        self._recent: dict[str, deque[float]] = {}
+        self._pruned = time.monotonic()
+
+    def wait(self, key: str, group: bool, now: float) -> float:
+        """Seconds until this chat may have one more message (0: now)."""
+        sent = self._recent.get(key)
+        if not sent:
+            return 0.0
+        span, limit = self._limit(group)
+        while sent and sent[0] <= now - span:
+            sent.popleft()
+        return 0.0 if len(sent) < limit else sent[0] + span - now
+
+    def record(self, key: str, group: bool, now: float) -> None:
+        """A send to this chat just came back."""
+        sent = self._recent.get(key)
+        if sent is None:
+            sent = self._recent[key] = deque(maxlen=self._limit(group)[1])
+        sent.append(now)
+        since = now - self._pruned
+        if since > GROUP_WINDOW or (len(self._recent) > PACER_SIZE and since > 1.0):
+            self._prune(now)
+
+    def _limit(self, group: bool) -> tuple[float, int]:
+        return (GROUP_WINDOW, self._group_limit) if group else (self._chat_interval, 1)
+
+    def _prune(self, now: float) -> None:
+        """Forget chats with no send inside the longest window."""
+        self._pruned = now
+        cutoff = now - max(GROUP_WINDOW, self._chat_interval)
+        self._recent = {key: sent for key, sent in self._recent.items() if sent[-1] > cutoff}
+
+
+class _Recorder:
+    """Outcomes waiting to be written, in short transactions, and the claims not yet settled."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        clock: Callable[[], datetime],
+        put_off: Callable[[], None],
+    ) -> None:
+        self._sessions = sessions
+        self._clock = clock
+        self._put_off = put_off
+        self._put_off_pending = False
+        self._sent: list[int] = []
+        self._operations: list[Operation] = []
+        self._lock = asyncio.Lock()
+        self.unsettled: set[int] = set()
+        self.settled = asyncio.Event()  # set whenever a claim gets its outcome
+        self.tally: Counter[str] = Counter()
+
+    def claimed(self, delivery_ids: Sequence[int]) -> None:
+        """These are out for sending now."""
+        self.unsettled.update(delivery_ids)
+
+    def sent(self, delivery_id: int) -> None:
+        """Accepted by the platform."""
+        self._settle([delivery_id], "sent")
+        self._sent.append(delivery_id)
+
+    def retry(self, delivery_id: int, at: datetime, error: str) -> None:
+        """A failed attempt: again at `at`."""
+        self._settle([delivery_id], "retried")
+        self._put_off_pending = True
+        self._operations.append(
+            partial(outbox.retry_later, delivery_id=delivery_id, at=at, error=error)
+        )
+
+    def give_up(self, delivery_id: int, error: str) -> None:
+        """Failed for good."""
+        self._settle([delivery_id], "failed")
+        self._operations.append(partial(outbox.give_up, delivery_id=delivery_id, error=error))
+
+    def blocked(self, delivery_ids: Sequence[int], address_hash: str) -> None:
+        """The chat blocked the bot: these and its queued deliveries are not sent."""
+        self._settle(delivery_ids, "blocked")
+        for delivery_id in delivery_ids:
+            self._operations.append(
+                partial(outbox.mark_blocked, delivery_id=delivery_id, address_hash=address_hash)
+            )
+
+    def release(self, delivery_ids: Sequence[int], at: datetime, error: str | None = None) -> None:
+        """Not sent now: back to the queue, due at `at`, the attempt not counted."""
+        if delivery_ids:
+            self._settle(delivery_ids, "deferred")
+            self._put_off_pending = True
+            self._operations.append(
+                partial(outbox.release, delivery_ids=list(delivery_ids), at=at, error=error)
+            )
+
+    def abandon(self, delivery_ids: Sequence[int]) -> None:
+        """No outcome to write (a bug stopped its chain): its lease brings it back."""
+        self._settle([i for i in delivery_ids if i in self.unsettled], "abandoned")
+
+    def report(self) -> Counter[str]:
+        """The outcomes counted since the last report."""
+        tally, self.tally = self.tally, Counter()
+        return tally
+
+    def _settle(self, delivery_ids: Sequence[int], outcome: str) -> None:
+        self.unsettled.difference_update(delivery_ids)
+        self.tally[outcome] += len(delivery_ids)
+        self.settled.set()
+
+    async def flush(self) -> None:
+        """Write what is waiting; on a database error it stays waiting and the error is raised."""
+        async with self._lock:
+            put_off, self._put_off_pending = self._put_off_pending, False
+            try:
+                while self._sent or self._operations:
+                    await self._write_some()
+            except BaseException:
+                self._put_off_pending = self._put_off_pending or put_off
+                raise
+        if put_off:
+            self._put_off()  # the drainer's rest was timed before these were due
+
+    async def _write_some(self) -> None:
+        """One short transaction: a bulk UPDATE of successes and a few other outcomes."""
+        sent = self._sent[:SENT_PER_STATEMENT]
+        operations = self._operations[: STATEMENTS_PER_TRANSACTION - 1]
+        del self._sent[: len(sent)], self._operations[: len(operations)]
+        try:
+            async with self._sessions() as session, session.begin():
+                await outbox.mark_sent_many(session, sent, self._clock())
+                for operation in operations:
+                    await operation(session)
+        except BaseException:
+            self._sent[:0], self._operations[:0] = sent, operations
+            raise
+
+
+class Drainer:
+    """Sends one channel's outbox: claims batches, sends them at the platform's pace, records."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        sender: Sender,
+        vault: Vault,
+        *,
+        overall_per_second: float = 30.0,
+        per_chat_interval: float = 1.0,
+        per_group_per_minute: int = 20,
+        batch: int = 50,
+        concurrency: int = 16,
+        max_attempts: int = 5,
+        lease: timedelta = timedelta(seconds=60),
+        backoff: float = 2.0,
+        max_backoff: float = 300.0,
+        hold: float = 2.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        if overall_per_second <= 0 or batch < 1 or concurrency < 1 or max_attempts < 1:
+            raise ValueError("rates, batch, concurrency and max_attempts must be positive")
+        self.sessions = sessions
+        self.sender = sender
+        self.vault = vault
+        self.max_attempts = max_attempts
+        self.lease = lease
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        # A claim waits at most `hold` for its turn, plus its place in the limiter's queue
+        # (about 1.5 batches): together well inside the lease.
+        self.hold = min(hold, lease.total_seconds() / 4)
+        self.clock = clock
+        # A bucket of one: even spacing, no burst on top of a full second's worth.
+        self._limiter = AsyncLimiter(1, 1 / overall_per_second)
+        # Claim no more than can go out within `hold` at the overall rate.
+        self._claim_size = max(1, min(batch, int(overall_per_second * self.hold)))
+        self._in_flight = asyncio.Semaphore(concurrency)
+        self._pacer = _Pacer(per_chat_interval, per_group_per_minute)
+        self._recorder = _Recorder(sessions, clock, self.notify)
+        # Chats that blocked the bot lately: a claim racing their outcome's write sends nothing.
+        self._blocked: dict[str, float] = {}
+        self._chains: dict[str, deque[_Job]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._paused_until = 0.0
+        self._wakeup = asyncio.Event()
+
+    @property
+    def channel(self) -> str:
+        """The channel this drainer sends."""
+        return self.sender.channel
+
+    def notify(self) -> None:
+        """Deliveries were queued: drain now instead of at the next idle tick."""
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        """Drain until cancelled, resting while the outbox is empty or the platform said wait."""
+        writer = asyncio.create_task(self._write_outcomes())
+        try:
+            while True:
+                await self._wait_out_pause()
+                await self._wait_for_room()
+                try:
+                    handled = await self._claim_and_start()
+                except Exception as exc:
+                    log.error("outbox %s: claiming failed: %s", self.channel, type(exc).__name__)
+                    await asyncio.sleep(ERROR_PAUSE)
+                    continue
+                if not handled:
+                    await self._rest()
+        finally:
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+            await self._stop()
+
+    async def drain_once(self) -> int:
+        """Claim one batch, send it, record every outcome; how many were claimed (not with run)."""
+        try:
+            handled = await self._claim_and_start()
+            while self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=FLUSH_EVERY)
+                await self._recorder.flush()
+        except BaseException:
+            await self._stop()
+            raise
+        await self._recorder.flush()
+        self._report()
+        return handled
+
+    async def _claim_and_start(self) -> int:
+        """Claim a batch and hand each delivery to its chat's chain; how many were claimed."""
+        async with self.sessions() as session, session.begin():
+            claimed = await outbox.claim(
+                session, self.channel, self.clock(), self._claim_size, self.lease
+            )
+        self._recorder.claimed([delivery.id for delivery in claimed])
+        deadline = time.monotonic() + self.hold
+        for delivery in claimed:
+            job = self._job(delivery, deadline)
+            if job is not None:
+                self._start(job)
+        return len(claimed)
+
+    def _job(self, delivery: Delivery, deadline: float) -> _Job | None:
+        """Decrypt and parse one delivery, or give it up (the reason only, never the address)."""
+        plain = self.vault.decrypt(delivery.address_enc)
+        if plain is None:
+            self._recorder.give_up(delivery.id, "undecryptable")
+            return None
+        channel, _, address = plain.partition(":")
+        if channel != self.channel or not address:
+            self._recorder.give_up(delivery.id, "bad address")
+            return None
+        try:
+            message = OutboundMessage.from_payload(delivery.payload)
+        except (TypeError, ValueError):
+            self._recorder.give_up(delivery.id, "bad payload")
+            return None
+        group = self.sender.is_group(address)
+        return _Job(
+            delivery.id,
+            delivery.address_hash,
+            address,
+            group,
+            message,
+            delivery.attempts,
+            deadline,
+        )
+
+    def _start(self, job: _Job) -> None:
+        """Queue a job behind its chat's running chain, or start a chain for it."""
+        if job.address_hash in self._blocked:
+            self._recorder.blocked([job.id], job.address_hash)
+            return
+        chain = self._chains.get(job.address_hash)
+        if chain is not None:
+            chain.append(job)
+            return
+        self._chains[job.address_hash] = deque([job])
+        task = asyncio.create_task(self._run_chain(job.address_hash))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_chain(self, key: str) -> None:
+        """Send one chat's jobs in order until none is left or one puts the rest off."""
+        chain = self._chains[key]
+        job: _Job | None = None
+        try:
+            while chain:
+                job = chain.popleft()
+                if not await self._send_job(job, chain):
+                    chain.clear()
+        except Exception as exc:
+            log.error("outbox %s: a chain failed: %s", self.channel, type(exc).__name__)
+            self._recorder.abandon([j.id for j in (job, *chain) if j is not None])
+        finally:
+            del self._chains[key]
+
+    async def _send_job(self, job: _Job, chain: deque[_Job]) -> bool:
+        """Send one job when its turn comes and record it; False when the chain was put off."""
+        wait = await self._take_turn(job)
+        # The chain's rest as it is now: another claim may have added to it meanwhile.
+        if wait is not None:
+            self._recorder.release([job.id, *(later.id for later in chain)], self._after(wait))
+            return False
+        result = await self._send(job)
+        self._pacer.record(job.address_hash, job.group, time.monotonic())
+        return self._settle(job, result, [later.id for later in chain])
+
+    async def _take_turn(self, job: _Job) -> float | None:
+        """Wait for the chat's turn and the overall rate: None to send now, or seconds to defer."""
+        while True:
+            now = time.monotonic()
+            wait = max(self._pacer.wait(job.address_hash, job.group, now), self._paused_until - now)
+            if wait <= 0:
+                await self._limiter.acquire()
+                if self._paused_until <= time.monotonic():
+                    return None
+                continue  # a flood wait began while this one queued for the limiter
+            if now + wait > job.deadline:
+                return wait
+            await asyncio.sleep(wait)
+
+    async def _send(self, job: _Job) -> SendResult:
+        """One send, at most `concurrency` at a time; a sender that raises counts as a failure."""
+        async with self._in_flight:
+            try:
+                return await self.sender.send(job.address, job.message)
+            except Exception as exc:
+                return SendResult(Outcome.FAILED, error=type(exc).__name__)
+
+    def _settle(self, job: _Job, result: SendResult, rest: list[int]) -> bool:
+        """Record one send's outcome; False when the chat's later deliveries must wait too."""
+        recorder = self._recorder
+        error = result.error or result.outcome.value
+        if result.outcome is Outcome.SENT:
+            recorder.sent(job.id)
+        elif result.outcome is Outcome.REJECTED:
+            recorder.give_up(job.id, error)
+        elif result.outcome is Outcome.BLOCKED:
+            recorder.blocked([job.id, *rest], job.address_hash)
+            self._remember_blocked(job.address_hash)
+            return False
+        elif result.outcome is Outcome.RETRY_AFTER:
+            wait = max(result.retry_after, 1.0)
+            self._pause(wait)
+            # The chat's later messages wait with it, so they arrive in order.
+            recorder.release([job.id, *rest], self._after(wait), "retry after")
+            return False
+        elif job.attempts >= self.max_attempts:
+            recorder.give_up(job.id, error)
+        else:
+            at = self._after(min(self.backoff * 2 ** (job.attempts - 1), self.max_backoff))
+            recorder.retry(job.id, at, error)
+            recorder.release(rest, at)
+            return False
+        return True
+
+    def _remember_blocked(self, key: str) -> None:
+        """Remember a blocked chat for a lease: long enough for its outcome to be written."""
+        now = time.monotonic()
+        horizon = now - self.lease.total_seconds()
+        self._blocked = {k: at for k, at in self._blocked.items() if at > horizon}
+        self._blocked[key] = now
+
+    def _pause(self, seconds: float) -> None:
+        """The platform's flood wait applies to the bot, not to one chat."""
+        until = time.monotonic() + seconds
+        if until > self._paused_until:
+            self._paused_until = until
+            log.warning("outbox %s: flood wait of %.0f s", self.channel, seconds)
+
+    async def _wait_out_pause(self) -> None:
+        """Sleep through a flood wait before claiming more."""
+        remaining = self._paused_until - time.monotonic()
+        if remaining > 0:
+            await asyncio.sleep(remaining)
+
+    async def _wait_for_room(self) -> None:
+        """Claim the next batch once half of the last one is settled, not before."""
+        while len(self._recorder.unsettled) > self._claim_size // 2:
+            self._recorder.settled.clear()
+            await self._recorder.settled.wait()
+
+    async def _rest(self) -> None:
+        """Nothing due: write outcomes, report, then sleep until notified or something is due."""
+        with contextlib.suppress(Exception):  # the writer retries; the report can wait
+            await self._recorder.flush()
+            self._report()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), await self._idle_time())
+        self._wakeup.clear()
+
+    async def _idle_time(self) -> float:
+        """Until the soonest put-off delivery is due, at most IDLE_WAIT."""
+        try:
+            async with self.sessions() as session, session.begin():
+                due = await outbox.next_due(session, self.channel)
+        except Exception as exc:
+            log.warning("outbox %s: next due unknown: %s", self.channel, type(exc).__name__)
+            return IDLE_WAIT
+        if due is None:
+            return IDLE_WAIT
+        seconds = (due - self.clock()).total_seconds() + DUE_MARGIN
+        return min(IDLE_WAIT, max(seconds, MIN_REST))
+
+    async def _write_outcomes(self) -> None:
+        """While running: write outcomes every FLUSH_EVERY seconds, report every minute."""
+        reported = time.monotonic()
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            try:
+                await self._recorder.flush()
+            except Exception as exc:  # kept for the next round
+                log.warning("outbox %s: recording deferred: %s", self.channel, type(exc).__name__)
+            if time.monotonic() - reported >= REPORT_EVERY:
+                reported = time.monotonic()
+                self._report()
+
+    async def _stop(self) -> None:
+        """Stopping: end the chains, give back what was not sent, write every outcome."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        # A send in flight when stopped goes again: at least once, never lost.
+        self._recorder.release(sorted(self._recorder.unsettled), self.clock())
+        try:
+            await self._recorder.flush()
+        except Exception as exc:  # the leases bring the rest back
+            log.warning("outbox %s: recording lost: %s", self.channel, type(exc).__name__)
+        self._report()
+
+    def _after(self, seconds: float) -> datetime:
+        return self.clock() + timedelta(seconds=seconds)
+
+    def _report(self) -> None:
+        """Counts only: no address, chat id or text."""
+        tally = self._recorder.report()
+        if tally:
+            log.info(
+                "outbox %s: %d sent, %d retried, %d deferred, %d failed, %d blocked",
+                self.channel,
+                tally["sent"],
+                tally["retried"],
+                tally["deferred"],
+                tally["failed"],
+                tally["blocked"],
+            )

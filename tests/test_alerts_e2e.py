@@ -1,0 +1,133 @@
+"""Alerts end to end: an admin's /alert reaches every subscriber of the area once, through the
+outbox at Telegram's pace, and its button lives beside a tip in progress."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.app import Core, start_broadcasts
+from storage.models import AuditEntry, Chat, Subscription, utcnow
+from tests.fake_telegram import FakeTelegramServer
+from tests.telegram_user import TelegramUser
+from tests.test_subscriptions_e2e import ADMIN_ID, citizen, joined, subscribe
+from tests.test_telegram_e2e import running_bot, server
+
+__all__ = ["server"]  # the fake Bot API fixture, shared
+
+ALERT = "Cháy lớn tại chợ Bến Thành, tránh khu vực cổng Nam, làm theo hướng dẫn của công an."
+STOP = "🔕 Dừng nhận cảnh báo này"
+
+
+@pytest.fixture
+async def bot(tmp_path: Path, server: FakeTelegramServer) -> AsyncIterator[Core]:
+    """A bot with its outbox running."""
+    overrides = {"provinces": ("01", "79"), "admin_telegram_ids": (ADMIN_ID,)}
+    async with running_bot(tmp_path, server, **overrides) as (core, channel):
+        start_broadcasts(core, channel)
+        yield core
+
+
+def alerts_received(user: TelegramUser) -> list[str]:
+    """The alerts this user's chat got."""
+    return [text for text in user.texts(user.history()) if text.startswith("🚨 CẢNH BÁO")]
+
+
+async def until(check: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Wait until a condition holds (bounded)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out waiting")
+        await asyncio.sleep(0.05)
+
+
+async def send_alert(admin: TelegramUser, area: str) -> str:
+    """Walk /alert as an admin; the preview's text."""
+    await admin.send("/alert")
+    await admin.send(ALERT)
+    await admin.send(area)
+    preview = admin.last_text() or ""
+    await asyncio.sleep(1.1)  # the conversation's own replies keep to 1/s per chat too
+    # From here on the fake refuses what Telegram would: the outbox must keep to the limits.
+    admin.server.enforce_limits(
+        overall_per_second=30, per_chat_per_second=1, per_group_per_minute=20
+    )
+    await admin.press("🚨 Gửi ngay")
+    return preview
+
+
+async def test_alert_reaches_each_subscriber_once_beside_a_tip(
+    bot: Core, server: FakeTelegramServer
+) -> None:
+    residents = [citizen(server, 921000000 + n) for n in range(3)]
+    for resident in residents:
+        await subscribe(resident, "ben thanh")
+    elsewhere = citizen(server, 921000010)
+    await subscribe(elsewhere, "hoan kiem")
+    blocked = citizen(server, 921000011)
+    await subscribe(blocked, "ben thanh")
+    server.blocked_chats.add(blocked.chat_id)
+    writer = residents[0]
+    await writer.send("/tip")
+    await writer.press("Ma túy")  # mid-tip: the area prompt is open
+
+    admin = citizen(server, ADMIN_ID)
+    preview = await send_alert(admin, "ben thanh")
+    assert ALERT in preview and "Phường Bến Thành" in preview and STOP in preview
+    assert "4 người đăng ký" in joined(admin.history()), "the reach is shown before sending"
+
+    await until(lambda: all(alerts_received(r) for r in residents))
+    await until(lambda: "📊" in (admin.last_text() or ""))
+    for resident in residents:
+        assert len(alerts_received(resident)) == 1
+        assert ALERT in alerts_received(resident)[0]
+    assert alerts_received(elsewhere) == [], "another ward's subscribers get nothing"
+    assert "đã gửi 3" in (admin.last_text() or "") and "bị chặn 1" in (admin.last_text() or "")
+    assert server.flood_refusals.total == 0, "Telegram's limits were never tripped"
+    server.enforce_limits(None)
+
+    # The alert's button and the tip's prompt are both live.
+    replies = await writer.press(STOP)
+    assert "không nhận cảnh báo" in joined(replies)
+    replies = await writer.press("📂 Xem danh sách")  # the tip's area prompt, pressed after
+    assert "Chọn một" in joined(replies), "the tip goes on"
+    async with bot.dispatcher.services.sessions() as session:
+        rows = list(await session.scalars(select(Subscription)))
+        actions = [entry.action for entry in await session.scalars(select(AuditEntry))]
+    by_chat = {row.address_hash: row for row in rows}
+    assert len(rows) == 4, "the writer's subscription is gone, the others stay"
+    assert sum(1 for row in by_chat.values() if not row.active) == 1, "the blocked one paused"
+    assert actions == ["alert.created"]
+
+
+async def test_alert_is_no_command_for_citizens(bot: Core, server: FakeTelegramServer) -> None:
+    resident = citizen(server, 921000020)
+    await resident.send("/no-such-command")
+    unknown = resident.last_text()
+    await resident.send("/alert")
+    assert resident.last_text() == unknown
+    forged = await resident.press_data("AbCdEfGh.0")  # the shape of a message's own buttons
+    assert any(record["method"] == "answerCallbackQuery" for record in forged)
+
+
+async def test_expired_draft_is_told_at_once_through_the_outbox(
+    bot: Core, server: FakeTelegramServer
+) -> None:
+    resident = citizen(server, 921000030)
+    await resident.send("/tip")
+    await resident.press("Ma túy")
+    async with bot.dispatcher.services.sessions() as session, session.begin():
+        await session.execute(update(Chat).values(updated_at=utcnow() - timedelta(hours=1)))
+    assert await bot.dispatcher.sweep_expired() == 1
+    await until(lambda: "đã bị xóa sau 30 phút" in (resident.last_text() or ""))
+    async with bot.dispatcher.services.sessions() as session:
+        chat = await session.scalar(select(Chat))
+    assert chat is not None and chat.data == {}, "the draft, and the address it kept, are gone"
+    replies = await resident.send("/start")
+    assert "đã bị xóa" not in joined(replies), "told once, not again with the next message"
