@@ -177,7 +177,7 @@ async def _send(ctx: Context) -> None:
         detail={"area": code},
         at=ctx.now,
     )
-    ctx.services.wake_broadcasts()
+    ctx.committed.append(ctx.services.wake_broadcasts)
     ctx.end_flow()
     ctx.say(ctx.t("alert.queued", area=area_name(ctx, code)))
     show_menu(ctx)

@@ -103,6 +103,8 @@ class Context:
         self.kept_files: set[str] = set()
         self.response = Response()
         self.now: datetime = utcnow()
+        # Run once the event's transaction has committed (e.g. wake the outbox for a new run).
+        self.committed: list[Callable[[], None]] = []
 
     @property
     def limits(self) -> Limits:

@@ -142,6 +142,11 @@ class Dispatcher:
         finally:
             for ref in set(stored.values()) - kept:
                 self.services.files.delete(ref)
+        for callback in ctx.committed:
+            try:
+                callback()
+            except Exception as exc:  # committed already: the user's answer stands
+                log.error("after-commit callback failed: %s", type(exc).__name__)
         self._remember_language(key, chat.language)
         ctx.response.language = chat.language
         return ctx.response

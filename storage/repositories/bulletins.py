@@ -111,3 +111,69 @@ async def count_reach(session: AsyncSession, areas: Sequence[str]) -> int:
     if areas:
         query = query.where(Subscription.area_code.in_(list(areas)))
     return int(await session.scalar(query) or 0)
+
+
+BULLETIN = "bulletin"
+ACTIVE, PAUSED, CANCELLED, FINISHED = "active", "paused", "cancelled", "done"
+
+
+async def create_bulletin(
+    session: AsyncSession,
+    *,
+    text: str,
+    target: str,
+    areas: Sequence[str],
+    topic: str,
+    schedule: dict[str, Any],
+    timezone: str,
+    created_by: str,
+    creator_address_enc: str | None,
+    now: datetime,
+) -> Bulletin:
+    """A scheduled bulletin; the scheduler makes its runs."""
+    bulletin = Bulletin(
+        kind=BULLETIN,
+        text=text,
+        target=target,
+        areas=list(areas),
+        topic=topic,
+        schedule=dict(schedule),
+        timezone=timezone,
+        status=ACTIVE,
+        created_by=created_by,
+        creator_address_enc=creator_address_enc,
+        created_at=now,
+    )
+    session.add(bulletin)
+    await session.flush()
+    return bulletin
+
+
+async def list_bulletins(session: AsyncSession, *, include_ended: bool = False) -> list[Bulletin]:
+    """Bulletins (not alerts), newest first; ended ones only when asked."""
+    query = select(Bulletin).where(Bulletin.kind == BULLETIN).order_by(Bulletin.id.desc())
+    if not include_ended:
+        query = query.where(Bulletin.status.in_((ACTIVE, PAUSED)))
+    return list(await session.scalars(query))
+
+
+async def set_status(session: AsyncSession, bulletin_id: int, status: str) -> Bulletin | None:
+    """Pause, resume or cancel a bulletin; None when there is no such bulletin to change."""
+    bulletin = await session.get(Bulletin, bulletin_id)
+    if bulletin is None or bulletin.kind != BULLETIN or bulletin.status in (CANCELLED, FINISHED):
+        return None
+    bulletin.status = status
+    await session.flush()
+    return bulletin
+
+
+async def last_runs(session: AsyncSession, bulletin_ids: Sequence[int]) -> dict[int, BulletinRun]:
+    """Each bulletin's latest run."""
+    if not bulletin_ids:
+        return {}
+    rows = await session.scalars(
+        select(BulletinRun)
+        .where(BulletinRun.bulletin_id.in_(list(bulletin_ids)))
+        .order_by(BulletinRun.scheduled_for)
+    )
+    return {run.bulletin_id: run for run in rows}
