@@ -72,6 +72,9 @@ class Services:
 
     # Tells broadcasts a run or a delivery is waiting; the wiring sets it.
     wake_broadcasts: Callable[[], None] = lambda: None
+    # The scheduler hears of a bulletin paused, resumed or cancelled; and says when it runs next.
+    bulletin_changed: Callable[[int], None] = lambda _bulletin_id: None
+    next_bulletin_run: Callable[[int], datetime | None] = lambda _bulletin_id: None
     # Channels whose outbox is drained (others cannot take proactive messages yet).
     proactive_channels: set[str] = field(default_factory=set)
 

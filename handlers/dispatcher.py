@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import admin, alerts, menu, mytips, staff, subscriptions, tip
+from handlers import admin, alerts, bulletins, menu, mytips, staff, subscriptions, tip
 from handlers.context import Context, Services
 from handlers.flow import FlowSpec
 from handlers.limits import FloodGuard
@@ -38,6 +38,7 @@ ROUTERS: tuple[Router, ...] = (
     subscriptions.ROUTER,
     staff.ROUTER,
     alerts.ROUTER,
+    bulletins.ROUTER,
     admin.ROUTER,
     menu.EVERYWHERE_ROUTER,
 )
