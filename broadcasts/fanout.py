@@ -84,7 +84,9 @@ class Fanout:
         """Queue every pending run completely, then report finished ones; deliveries queued."""
         queued = 0
         async with self.sessions() as session:
-            pending = [run.id for run in await bulletins.pending_runs(session)]
+            pending = [
+                run.id for run in await bulletins.runs_with_status(session, bulletins.PENDING, 10)
+            ]
         for run_id in pending:
             while (added := await self._queue_page(run_id)) is not None:
                 queued += added
@@ -127,7 +129,7 @@ class Fanout:
     async def _report_finished(self) -> None:
         """Runs whose every delivery has an outcome: done, and their maker told how it went."""
         async with self.sessions() as session:
-            runs = await bulletins.queued_runs(session)
+            runs = await bulletins.runs_with_status(session, bulletins.QUEUED, 50)
         for run in runs:
             async with self.sessions() as session, session.begin():
                 counts = await outbox.counts(session, run.id)

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from handlers.context import Context
 from handlers.routing import Command, FlowControl, Router, unknown_command
-from handlers.staff import is_admin, role_of
+from handlers.staff import is_admin, refuse_button, role_of
 from storage.repositories import audit, bulletins, outbox
 
 VIETNAM = timedelta(hours=7)
@@ -70,9 +70,7 @@ async def press(ctx: Context, action: str, core: FlowControl) -> None:
     _, verb, value = [*action.split(":", 2), "", ""][:3]
     role, actor = await role_of(ctx)
     if role != "admin":
-        ctx.notice(ctx.t("button.stale"))
-        ctx.say(ctx.t("button.stale_long"))
-        await core.reprompt(ctx)
+        await refuse_button(ctx, core)
         return
     status = _STATUS_FOR.get(verb)
     changed = None

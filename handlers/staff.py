@@ -56,6 +56,13 @@ async def is_admin(ctx: Context) -> bool:
     return role == staff_repo.ADMIN
 
 
+async def refuse_button(ctx: Context, core: FlowControl) -> None:
+    """A staff button pressed by someone no longer staff: as dead as any old button."""
+    ctx.notice(ctx.t("button.stale"))
+    ctx.say(ctx.t("button.stale_long"))
+    await core.reprompt(ctx)
+
+
 def _argument(ctx: Context) -> str:
     """What follows the command word."""
     parts = (ctx.event.text or "").split(maxsplit=1)
@@ -178,10 +185,7 @@ async def press(ctx: Context, action: str, core: FlowControl) -> None:
     _, verb, value = [*action.split(":", 2), "", ""][:3]
     role, actor = await role_of(ctx)
     if role != staff_repo.ADMIN:
-        # Revoked since the list was shown: the button is as dead as any old one.
-        ctx.notice(ctx.t("button.stale"))
-        ctx.say(ctx.t("button.stale_long"))
-        await core.reprompt(ctx)
+        await refuse_button(ctx, core)
         return
     if verb == "ask" and value.isdigit():
         member = await ctx.session.get(StaffMember, int(value))

@@ -53,22 +53,11 @@ async def create_alert(
     return run
 
 
-async def pending_runs(session: AsyncSession, limit: int = 10) -> list[BulletinRun]:
-    """Runs whose recipients are still being queued, oldest first."""
+async def runs_with_status(session: AsyncSession, status: str, limit: int) -> list[BulletinRun]:
+    """Runs in one state (pending: recipients still being queued; queued: sending), oldest first."""
     rows = await session.scalars(
         select(BulletinRun)
-        .where(BulletinRun.status == PENDING)
-        .order_by(BulletinRun.id)
-        .limit(limit)
-    )
-    return list(rows)
-
-
-async def queued_runs(session: AsyncSession, limit: int = 50) -> list[BulletinRun]:
-    """Runs fully queued and perhaps still sending."""
-    rows = await session.scalars(
-        select(BulletinRun)
-        .where(BulletinRun.status == QUEUED)
+        .where(BulletinRun.status == status)
         .order_by(BulletinRun.id)
         .limit(limit)
     )
