@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -14,7 +15,7 @@ from sqlalchemy.exc import ArgumentError, InterfaceError, InvalidRequestError, O
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from telegram.error import InvalidToken, NetworkError
 
-from bot.broadcasting import alert_composer, report_composer
+from bot.broadcasting import alert_composer, missed_composer, report_composer
 from bot.channels.telegram import TelegramChannel
 from bot.channels.telegram_sender import TelegramSender
 from bot.channels.web import WebChannel
@@ -23,6 +24,7 @@ from bot.i18n import Catalog
 from bot.secret import load_secret
 from broadcasts.drainer import Drainer
 from broadcasts.fanout import Fanout
+from broadcasts.scheduler import BulletinScheduler
 from handlers.context import Limits, Services
 from handlers.dispatcher import Dispatcher
 from storage.area_catalog import AreaCatalog, UnknownProvinceError
@@ -48,9 +50,12 @@ class Core:
     dispatcher: Dispatcher
     read_engine: AsyncEngine | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    closing: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:
         """Stop background tasks and release the database."""
+        for stop in self.closing:
+            await stop()
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:
@@ -183,8 +188,9 @@ async def start_web(core: Core, telegram: TelegramChannel | None) -> web.AppRunn
     return runner
 
 
-def start_broadcasts(core: Core, telegram: TelegramChannel | None) -> None:
-    """The fan-out that queues alert runs, and a drainer per channel that can send."""
+async def start_broadcasts(core: Core, telegram: TelegramChannel | None) -> None:
+    """The scheduler that makes bulletins' runs, the fan-out that queues every run's
+    recipients, and a drainer per channel that can send."""
     services = core.dispatcher.services
     settings = core.settings
     drainers: list[Drainer] = []
@@ -217,6 +223,17 @@ def start_broadcasts(core: Core, telegram: TelegramChannel | None) -> None:
     )
     services.wake_broadcasts = wake_all
     services.proactive_channels = {drainer.channel for drainer in drainers}
+    scheduler = BulletinScheduler(
+        services.sessions,
+        services.vault,
+        grace=timedelta(minutes=settings.bulletin_grace_minutes),
+        on_run=wake_all,
+        missed_text=missed_composer(core.catalog),
+    )
+    await scheduler.start()
+    core.closing.append(scheduler.shutdown)
+    services.bulletin_changed = scheduler.changed
+    services.next_bulletin_run = scheduler.next_run
     core.tasks.append(asyncio.create_task(fanout.run()))
     core.tasks.extend(asyncio.create_task(drainer.run()) for drainer in drainers)
 
@@ -250,7 +267,7 @@ async def run(settings: Settings) -> None:
         if telegram is not None:
             await start_telegram(telegram)
         core.tasks.append(asyncio.create_task(maintain(core)))
-        start_broadcasts(core, telegram)
+        await start_broadcasts(core, telegram)
         log.info("tipline running")
         await stop.wait()
         log.info("shutting down")

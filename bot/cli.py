@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
+from typing import Any
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
@@ -35,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     lister = area_commands.add_parser("list", help="list provinces, or the areas under a code")
     lister.add_argument("code", nargs="?", help="a province or ward code, e.g. P01 or W00070")
     area_commands.add_parser("subscribers", help="subscriber counts per area and topic")
+    bulletin = commands.add_parser("bulletin", help="scheduled bulletins")
+    bulletin_commands = bulletin.add_subparsers(
+        dest="bulletin_command", required=True, metavar="ACTION"
+    )
+    _bulletin_cli().add_arguments(bulletin_commands)
     admin = commands.add_parser("admin", help="staff: invite, list, revoke")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
     inviter = admin_commands.add_parser("invite", help="print a one-time invite code")
@@ -55,6 +61,22 @@ def _hours(text: str) -> int:
     if not 1 <= hours <= 24 * 30:
         raise argparse.ArgumentTypeError("between 1 and 720 hours")
     return hours
+
+
+def _bulletin_cli() -> Any:
+    from bot import bulletin_cli
+
+    return bulletin_cli
+
+
+def _bulletin(settings: Settings, args: argparse.Namespace) -> int:
+    cli = _bulletin_cli()
+    action = args.bulletin_command
+    if action == "create":
+        return int(asyncio.run(cli.create(settings, args)))
+    if action == "list":
+        return int(asyncio.run(cli.list_all(settings)))
+    return int(asyncio.run(cli.change(settings, args.id, action)))
 
 
 def _admin(settings: Settings, args: argparse.Namespace) -> int:
@@ -106,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             return _areas(settings, args)
         elif args.command == "admin":
             return _admin(settings, args)
+        elif args.command == "bulletin":
+            return _bulletin(settings, args)
     except ConfigError as exc:
         print(f"tipline: {exc}", file=sys.stderr)
         return 2

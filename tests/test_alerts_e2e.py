@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 
 from bot.app import Core, start_broadcasts
 from storage.models import AuditEntry, Chat, Subscription, utcnow
+from storage.repositories import bulletins
 from tests.fake_telegram import FakeTelegramServer
 from tests.telegram_user import TelegramUser
 from tests.test_subscriptions_e2e import ADMIN_ID, citizen, joined, subscribe
@@ -29,7 +30,7 @@ async def bot(tmp_path: Path, server: FakeTelegramServer) -> AsyncIterator[Core]
     """A bot with its outbox running."""
     overrides = {"provinces": ("01", "79"), "admin_telegram_ids": (ADMIN_ID,)}
     async with running_bot(tmp_path, server, **overrides) as (core, channel):
-        start_broadcasts(core, channel)
+        await start_broadcasts(core, channel)
         yield core
 
 
@@ -131,3 +132,34 @@ async def test_expired_draft_is_told_at_once_through_the_outbox(
     assert chat is not None and chat.data == {}, "the draft, and the address it kept, are gone"
     replies = await resident.send("/start")
     assert "đã bị xóa" not in joined(replies), "told once, not again with the next message"
+
+
+async def test_scheduled_bulletin_reaches_topic_subscribers(
+    bot: Core, server: FakeTelegramServer
+) -> None:
+    scams, traffic = citizen(server, 921000040), citizen(server, 921000041)
+    for user, topic in ((scams, "⬜ Lừa đảo"), (traffic, "⬜ Giao thông")):
+        await user.send("/subscribe")
+        await user.send("ben thanh")
+        await user.press(topic)
+        await user.press("💾 Lưu")
+    at = (utcnow() + timedelta(seconds=1)).isoformat()
+    async with bot.dispatcher.services.sessions() as session, session.begin():
+        bulletin = await bulletins.create_bulletin(
+            session,
+            text="Cảnh giác cuộc gọi giả danh công an yêu cầu chuyển tiền.",
+            target="W26743",
+            areas=["W26743"],
+            topic="scams",
+            schedule={"at": at},
+            timezone="Asia/Ho_Chi_Minh",
+            created_by="test",
+            creator_address_enc=None,
+            now=utcnow(),
+        )
+    bot.dispatcher.services.bulletin_changed(bulletin.id)
+    await until(lambda: "📢 BẢN TIN" in (scams.last_text() or ""), seconds=15)
+    assert "giả danh công an" in (scams.last_text() or "")
+    assert scams.keyboard_labels() == [STOP], "the bulletin carries its stop button"
+    await asyncio.sleep(0.5)
+    assert "📢" not in joined(traffic.history()), "a bulletin about scams skips traffic-only"

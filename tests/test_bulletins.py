@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import re
+from pathlib import Path
+
 from sqlalchemy import select
 
 from bot.app import Core
 from storage.models import AuditEntry, Bulletin, utcnow
 from storage.repositories import bulletins
+from tests.test_basics import run_cli
 from tests.test_staff import admin_chat, visitor
 
 
@@ -16,8 +21,8 @@ async def make_bulletin(core: Core, text: str = "Cảnh giác lừa đảo qua �
         bulletin = await bulletins.create_bulletin(
             session,
             text=text,
-            target="W26734",
-            areas=["W26734"],
+            target="W26743",
+            areas=["W26743"],
             topic="scams",
             schedule={"every": "weekly", "days": ["mon"], "time": "08:00"},
             timezone="Asia/Ho_Chi_Minh",
@@ -64,3 +69,33 @@ async def test_bulletins_are_no_command_for_citizens(core: Core) -> None:
     unknown = citizen.all_text
     await citizen.text("/bulletins")
     assert citizen.all_text == unknown
+
+
+def test_bulletin_command_line(tmp_path: Path) -> None:
+    env = {**os.environ, "TIPLINE_DATA_DIR": str(tmp_path), "TIPLINE_SECRET_KEY": "k" * 40}
+    made = run_cli(
+        tmp_path, env, "bulletin", "create", "Cảnh giác lừa đảo", "--area", "W26743",
+        "--topic", "scams", "--every", "weekly", "--days", "mon,thu", "--time", "19:30",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "weekly on mon,thu at 19:30 (Asia/Ho_Chi_Minh)" in made.stdout
+    [bulletin_id] = re.findall(r"bulletin (\d+) scheduled", made.stdout)
+    for bad in (
+        ["--every", "weekly", "--days", "someday"],
+        ["--at", "2001-01-01 08:00"],
+        ["--cron", "not a cron"],
+        ["--every", "daily", "--tz", "Mars/Olympus"],
+    ):
+        refused = run_cli(tmp_path, env, "bulletin", "create", "x" * 20, "--area", "W26743", *bad)
+        assert refused.returncode == 2 and "tipline:" in refused.stdout, bad
+    unknown = run_cli(
+        tmp_path, env, "bulletin", "create", "x" * 20, "--area", "NOPE", "--cron", "0 8 * * *"
+    )
+    assert unknown.returncode == 1 and "unknown area" in unknown.stdout
+    listed = run_cli(tmp_path, env, "bulletin", "list")
+    assert f"{bulletin_id}\tactive" in listed.stdout and "scams" in listed.stdout
+    assert run_cli(tmp_path, env, "bulletin", "pause", bulletin_id).returncode == 0
+    assert f"{bulletin_id}\tpaused" in run_cli(tmp_path, env, "bulletin", "list").stdout
+    assert run_cli(tmp_path, env, "bulletin", "cancel", bulletin_id).returncode == 0
+    assert run_cli(tmp_path, env, "bulletin", "resume", bulletin_id).returncode == 1
+    assert "no scheduled bulletins" in run_cli(tmp_path, env, "bulletin", "list").stdout

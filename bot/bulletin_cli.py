@@ -1,0 +1,168 @@
+"""`tipline bulletin ...`: scheduled bulletins from the command line."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.app import load_areas
+from bot.areas_cli import database
+from bot.config import Settings
+from broadcasts.scheduler import validate
+from handlers.alerts import reach
+from storage.models import utcnow
+from storage.repositories import audit, bulletins
+
+ACTOR = "cli"
+DEFAULT_TZ = "Asia/Ho_Chi_Minh"
+TOPICS = ("all", "scams", "drugs", "traffic", "fire", "missing")
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def add_arguments(commands: Any) -> None:
+    """The `bulletin` subcommands."""
+    create = commands.add_parser("create", help="schedule a bulletin")
+    create.add_argument("text", help="what residents will read")
+    create.add_argument("--area", action="append", default=[], metavar="CODE", required=True)
+    create.add_argument("--topic", choices=TOPICS, default="all")
+    when = create.add_mutually_exclusive_group(required=True)
+    when.add_argument("--at", metavar="'YYYY-MM-DD HH:MM'", help="once, at this local time")
+    when.add_argument("--every", choices=("daily", "weekly", "monthly"))
+    when.add_argument("--cron", metavar="'m h dom mon dow'")
+    create.add_argument("--time", default="08:00", metavar="HH:MM", help="with --every")
+    create.add_argument("--days", default="mon", metavar="mon,thu", help="with --every weekly")
+    create.add_argument("--day", type=int, default=1, help="with --every monthly (1-31)")
+    create.add_argument("--tz", default=DEFAULT_TZ, help="time zone of the times")
+    commands.add_parser("list", help="scheduled bulletins")
+    for action in ("pause", "resume", "cancel"):
+        command = commands.add_parser(action, help=f"{action} a bulletin")
+        command.add_argument("id", type=int)
+
+
+def schedule_from(args: argparse.Namespace) -> dict[str, Any]:
+    """The stored schedule for the command line's --at/--every/--cron; ValueError if invalid."""
+    try:
+        zone = ZoneInfo(args.tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {args.tz!r}") from None
+    if args.at:
+        try:
+            local = datetime.strptime(args.at, "%Y-%m-%d %H:%M").replace(tzinfo=zone)
+        except ValueError:
+            raise ValueError("--at takes 'YYYY-MM-DD HH:MM'") from None
+        if local <= datetime.now(zone):
+            raise ValueError("--at is in the past")
+        return {"at": local.isoformat()}
+    if args.cron:
+        return {"cron": args.cron}
+    schedule: dict[str, Any] = {"every": args.every, "time": args.time}
+    if args.every == "weekly":
+        days = [day.strip().lower()[:3] for day in args.days.split(",") if day.strip()]
+        if not days or any(day not in DAYS for day in days):
+            raise ValueError(f"--days takes some of {','.join(DAYS)}")
+        schedule["days"] = days
+    elif args.every == "monthly":
+        schedule["day"] = args.day
+    return schedule
+
+
+async def create(settings: Settings, args: argparse.Namespace) -> int:
+    """Store a scheduled bulletin; the running bot picks it up within a minute."""
+    try:
+        schedule = schedule_from(args)
+    except ValueError as exc:
+        print(f"tipline: {exc}")
+        return 2
+    async with database(settings) as sessions:
+        catalog = await load_areas(sessions, settings.provinces)
+        unknown = [code for code in args.area if catalog.get(code) is None]
+        if unknown:
+            print(f"unknown area code(s): {', '.join(unknown)} (see `tipline areas search`)")
+            return 1
+        areas = sorted({code for target in args.area for code in reach(catalog, target)})
+        now = utcnow()
+        try:
+            validate(schedule, args.tz)
+        except ValueError as exc:
+            print(f"tipline: invalid schedule: {exc}")
+            return 2
+        async with sessions() as session, session.begin():
+            bulletin = await bulletins.create_bulletin(
+                session,
+                text=args.text,
+                target=args.area[0] if len(args.area) == 1 else ",".join(args.area),
+                areas=areas,
+                topic=args.topic,
+                schedule=schedule,
+                timezone=args.tz,
+                created_by=ACTOR,
+                creator_address_enc=None,
+                now=now,
+            )
+            await audit.record(
+                session,
+                actor=ACTOR,
+                action="bulletin.created",
+                target=f"bulletin:{bulletin.id}",
+                detail={"schedule": schedule, "areas": args.area, "topic": args.topic},
+                at=now,
+            )
+    print(f"bulletin {bulletin.id} scheduled: {describe(schedule, args.tz)}")
+    return 0
+
+
+def describe(schedule: dict[str, Any], tz: str) -> str:
+    """A schedule in words."""
+    if "at" in schedule:
+        return f"once at {schedule['at']}"
+    if "cron" in schedule:
+        return f"cron '{schedule['cron']}' ({tz})"
+    every = schedule.get("every")
+    extra = {
+        "weekly": f" on {','.join(schedule.get('days', []))}",
+        "monthly": f" on day {schedule.get('day')}",
+    }
+    return f"{every}{extra.get(str(every), '')} at {schedule.get('time')} ({tz})"
+
+
+async def list_all(settings: Settings) -> int:
+    """Print the active and paused bulletins with their last run."""
+    async with database(settings) as sessions, sessions() as session:
+        found = await bulletins.list_bulletins(session)
+        last = await bulletins.last_runs(session, [b.id for b in found])
+    for bulletin in found:
+        run = last.get(bulletin.id)
+        ran = (
+            f"last run {run.scheduled_for:%Y-%m-%d %H:%M} UTC ({run.status})"
+            if run
+            else "not run yet"
+        )
+        text = bulletin.text if len(bulletin.text) <= 40 else bulletin.text[:39] + "…"
+        print(
+            f"{bulletin.id}\t{bulletin.status}\t{describe(bulletin.schedule, bulletin.timezone)}"
+            f"\t{bulletin.topic}\t{ran}\t{text}"
+        )
+    if not found:
+        print("no scheduled bulletins")
+    return 0
+
+
+async def change(settings: Settings, bulletin_id: int, action: str) -> int:
+    """Pause, resume or cancel a bulletin."""
+    status = {"pause": bulletins.PAUSED, "resume": bulletins.ACTIVE, "cancel": bulletins.CANCELLED}
+    async with database(settings) as sessions, sessions() as session, session.begin():
+        bulletin = await bulletins.set_status(session, bulletin_id, status[action])
+        if bulletin is None:
+            print(f"no bulletin {bulletin_id} that can be changed")
+            return 1
+        await audit.record(
+            session,
+            actor=ACTOR,
+            action=f"bulletin.{status[action]}",
+            target=f"bulletin:{bulletin_id}",
+            at=utcnow(),
+        )
+    print(f"bulletin {bulletin_id}: {status[action]}")
+    return 0
