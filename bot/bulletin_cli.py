@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from datetime import datetime
+import csv
+import sys
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -36,6 +39,11 @@ def add_arguments(commands: Any) -> None:
     create.add_argument("--day", type=int, default=1, help="with --every monthly (1-31)")
     create.add_argument("--tz", default=DEFAULT_TZ, help="time zone of the times")
     commands.add_parser("list", help="scheduled bulletins")
+    report = commands.add_parser("report", help="outreach figures for a period")
+    report.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
+    report.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD", help="inclusive")
+    report.add_argument("--csv", action="store_true", help="one row per run, for a spreadsheet")
+    report.add_argument("--tz", default=DEFAULT_TZ, help="time zone of the dates")
     for action in ("pause", "resume", "cancel"):
         command = commands.add_parser(action, help=f"{action} a bulletin")
         command.add_argument("id", type=int)
@@ -165,4 +173,57 @@ async def change(settings: Settings, bulletin_id: int, action: str) -> int:
             at=utcnow(),
         )
     print(f"bulletin {bulletin_id}: {status[action]}")
+    return 0
+
+
+def _period(args: argparse.Namespace) -> tuple[datetime, datetime]:
+    """The report's [start, end) in UTC from inclusive local dates; ValueError if invalid."""
+    zone = ZoneInfo(args.tz)
+    try:
+        start = datetime.strptime(args.start, "%Y-%m-%d").replace(tzinfo=zone)
+        end = datetime.strptime(args.end, "%Y-%m-%d").replace(tzinfo=zone) + timedelta(days=1)
+    except ValueError:
+        raise ValueError("--from and --to take YYYY-MM-DD") from None
+    if end <= start:
+        raise ValueError("--to is before --from")
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+async def report(settings: Settings, args: argparse.Namespace) -> int:
+    """Bulletins and alerts sent, messages delivered, residents reached, by area and topic."""
+    try:
+        start, end = _period(args)
+    except (ValueError, ZoneInfoNotFoundError) as exc:
+        print(f"tipline: {exc}")
+        return 2
+    async with database(settings) as sessions:
+        catalog = await load_areas(sessions, settings.provinces)
+        async with sessions() as session:
+            rows = await bulletins.outreach(session, start, end)
+    zone = ZoneInfo(args.tz)
+
+    def where(target: str) -> str:
+        names = [catalog.label(a) for code in target.split(",") if (a := catalog.get(code))]
+        return "; ".join(names) or ("every area" if target == "*" else target)
+
+    if args.csv:
+        out = csv.writer(sys.stdout)
+        out.writerow(["run", "time", "kind", "area", "topic", "sent", "residents", "failed"])
+        for row in rows:
+            local = row.scheduled_for.astimezone(zone)
+            out.writerow(
+                [row.id, f"{local:%Y-%m-%d %H:%M}", row.kind, where(row.target), row.topic,
+                 row.sent, row.reached, row.lost]
+            )  # fmt: skip
+        return 0
+    kinds = Counter(row.kind for row in rows)
+    print(f"{args.start} to {args.end} ({args.tz})")
+    print(f"alerts sent: {kinds['alert']}, bulletins sent: {kinds['bulletin']}")
+    delivered, lost = sum(r.sent for r in rows), sum(r.lost for r in rows)
+    print(f"messages delivered: {delivered}, not delivered: {lost}")
+    by_area: Counter[tuple[str, str]] = Counter()
+    for row in rows:
+        by_area[(where(row.target), row.topic)] += row.sent
+    for (area, topic), sent in sorted(by_area.items(), key=lambda item: -item[1]):
+        print(f"  {area} / {topic}: {sent} messages")
     return 0

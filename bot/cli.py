@@ -76,6 +76,8 @@ def _bulletin(settings: Settings, args: argparse.Namespace) -> int:
         return int(asyncio.run(cli.create(settings, args)))
     if action == "list":
         return int(asyncio.run(cli.list_all(settings)))
+    if action == "report":
+        return int(asyncio.run(cli.report(settings, args)))
     return int(asyncio.run(cli.change(settings, args.id, action)))
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.app import Core
 from storage.models import AuditEntry, Bulletin, utcnow
-from storage.repositories import bulletins
+from storage.repositories import bulletins, outbox
 from tests.test_basics import run_cli
 from tests.test_staff import admin_chat, visitor
 
@@ -99,3 +99,50 @@ def test_bulletin_command_line(tmp_path: Path) -> None:
     assert run_cli(tmp_path, env, "bulletin", "cancel", bulletin_id).returncode == 0
     assert run_cli(tmp_path, env, "bulletin", "resume", bulletin_id).returncode == 1
     assert "no scheduled bulletins" in run_cli(tmp_path, env, "bulletin", "list").stdout
+
+
+async def test_outreach_report(core: Core, tmp_path: Path) -> None:
+    services = core.dispatcher.services
+    now = utcnow()
+    async with services.sessions() as session, session.begin():
+        run = await bulletins.create_alert(
+            session,
+            text="Trẻ em đi lạc gần chợ",
+            target="W26743",
+            areas=["W26743"],
+            created_by="test",
+            creator_address_enc="",
+            now=now,
+        )
+        await outbox.enqueue(
+            session,
+            [
+                {
+                    "channel": "telegram",
+                    "address_hash": f"h{n}",
+                    "address_enc": "x",
+                    "payload": {"text": "t"},
+                    "run_id": run.id,
+                    "created_at": now,
+                    "status": "sent" if n < 3 else "blocked",
+                }
+                for n in range(4)
+            ],
+        )
+    env = {
+        **os.environ,
+        "TIPLINE_DATA_DIR": str(tmp_path),
+        "TIPLINE_SECRET_KEY": "test-secret-key-0123456789-abcdefghijklmnop",
+        "TIPLINE_DATABASE_URL": core.settings.resolved_database_url,
+    }
+    day = f"{now:%Y-%m-%d}"
+    shown = run_cli(tmp_path, env, "bulletin", "report", "--from", day, "--to", day, "--tz", "UTC")
+    assert shown.returncode == 0, shown.stderr
+    assert "alerts sent: 1, bulletins sent: 0" in shown.stdout
+    assert "messages delivered: 3, not delivered: 1" in shown.stdout
+    assert "Phường Bến Thành" in shown.stdout
+    table = run_cli(tmp_path, env, "bulletin", "report", "--from", day, "--to", day, "--csv")
+    assert table.stdout.splitlines()[0].startswith("run,time,kind,area,topic,sent,residents")
+    assert ",alert," in table.stdout and ",3,3,1" in table.stdout
+    wrong = run_cli(tmp_path, env, "bulletin", "report", "--from", day, "--to", "2000-01-01")
+    assert wrong.returncode == 2

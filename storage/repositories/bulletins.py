@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Bulletin, BulletinRun, Chat, Subscription
+from storage.models import Bulletin, BulletinRun, Chat, Delivery, Subscription
 from storage.repositories import prompts
 
 ALERT = "alert"
@@ -166,3 +166,36 @@ async def last_runs(session: AsyncSession, bulletin_ids: Sequence[int]) -> dict[
         .order_by(BulletinRun.scheduled_for)
     )
     return {run.bulletin_id: run for run in rows}
+
+
+async def outreach(session: AsyncSession, start: datetime, end: datetime) -> list[Any]:
+    """Per bulletin run in [start, end): its kind, target, topic, messages sent, chats reached."""
+    query = (
+        select(
+            BulletinRun.id,
+            BulletinRun.scheduled_for,
+            Bulletin.kind,
+            Bulletin.target,
+            Bulletin.topic,
+            func.count(Delivery.id).filter(Delivery.status == "sent").label("sent"),
+            func.count(func.distinct(Delivery.address_hash))
+            .filter(Delivery.status == "sent")
+            .label("reached"),
+            func.count(Delivery.id)
+            .filter(Delivery.status.in_(("failed", "blocked")))
+            .label("lost"),
+        )
+        .join(Bulletin, Bulletin.id == BulletinRun.bulletin_id)
+        .outerjoin(Delivery, Delivery.run_id == BulletinRun.id)
+        .where(BulletinRun.scheduled_for >= start, BulletinRun.scheduled_for < end)
+        .where(BulletinRun.status != "missed")
+        .group_by(
+            BulletinRun.id,
+            BulletinRun.scheduled_for,
+            Bulletin.kind,
+            Bulletin.target,
+            Bulletin.topic,
+        )
+        .order_by(BulletinRun.scheduled_for)
+    )
+    return list(await session.execute(query))
