@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import admin, alerts, bulletins, menu, mytips, staff, subscriptions, tip
+from handlers import admin, alerts, bulletins, groups, menu, mytips, staff, subscriptions, tip
 from handlers.context import Context, Services
 from handlers.flow import FlowSpec
 from handlers.limits import FloodGuard
@@ -204,6 +204,13 @@ class Dispatcher:
             chat.blocked = False
             await subscriptions_repo.set_active(ctx.session, chat.address_hash, True)
         action, own_message = await self._resolve_button(ctx)
+        if event.group:
+            # No flows, menus or reprompts in a group: only what the group router answers.
+            if event.button is not None and action is None:
+                ctx.notice(ctx.t("button.stale"))
+            else:
+                await groups.handle(ctx, action)
+            return
         if not own_message:
             # The flow prompt is answered or passed over: its buttons retire. A press on a
             # proactive message's own buttons leaves the flow prompt live beside it.

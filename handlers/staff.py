@@ -50,6 +50,17 @@ async def role_of(ctx: Context) -> tuple[str | None, str]:
     return member.role, f"staff:{member.id}"
 
 
+async def actor_role(ctx: Context) -> tuple[str | None, str]:
+    """In a group chat: the role of who wrote or pressed (known by their private chat)."""
+    if ctx.event.is_admin:
+        return staff_repo.ADMIN, f"{BOOTSTRAP}:{ctx.owner_hash[:12]}"
+    if ctx.event.actor is None:
+        return None, ""
+    private = ctx.services.vault.keyed_hash(f"{ctx.event.channel}:{ctx.event.actor}")
+    member = await staff_repo.member_for(ctx.session, private)
+    return (member.role, f"staff:{member.id}") if member else (None, "")
+
+
 async def is_admin(ctx: Context) -> bool:
     """Whether this chat is an admin at this moment."""
     role, _ = await role_of(ctx)

@@ -58,6 +58,9 @@ class InboundEvent:
     resume: bool = False
     language_hint: str | None = None
     is_admin: bool = False
+    # In a group chat: the address is the group's, `actor` the private address of who wrote.
+    group: bool = False
+    actor: str | None = None
 
     @property
     def command(self) -> str | None:

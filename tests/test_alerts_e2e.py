@@ -17,7 +17,7 @@ from storage.repositories import bulletins
 from tests.fake_telegram import FakeTelegramServer
 from tests.telegram_user import TelegramUser
 from tests.test_subscriptions_e2e import ADMIN_ID, citizen, joined, subscribe
-from tests.test_telegram_e2e import running_bot, server
+from tests.test_telegram_e2e import TOKEN, running_bot, server
 
 __all__ = ["server"]  # the fake Bot API fixture, shared
 
@@ -163,3 +163,25 @@ async def test_scheduled_bulletin_reaches_topic_subscribers(
     assert scams.keyboard_labels() == [STOP], "the bulletin carries its stop button"
     await asyncio.sleep(0.5)
     assert "📢" not in joined(traffic.history()), "a bulletin about scams skips traffic-only"
+
+
+async def test_linked_group_gets_alerts_and_takes_no_tips(
+    bot: Core, server: FakeTelegramServer
+) -> None:
+    group = -1001234500
+    admin_there = TelegramUser(server, TOKEN, ADMIN_ID, chat_id=group)
+    neighbour = TelegramUser(server, TOKEN, 921000050, chat_id=group)
+    await neighbour.send("/linkgroup ben thanh", expect_reply=False)
+    await neighbour.send("xin chào cả nhóm", expect_reply=False)
+    assert neighbour.history() == [], "in a group the bot answers no citizen but /tip"
+    replies = await neighbour.send("/tip")
+    assert "nhắn riêng cho bot" in joined(replies)
+    replies = await admin_there.send("/linkgroup ben thanh")
+    assert "Phường Bến Thành" in joined(replies) and "✅" in joined(replies)
+    admin = citizen(server, ADMIN_ID)
+    await send_alert(admin, "ben thanh")
+    await until(lambda: any(ALERT in text for text in admin_there.texts(admin_there.history())))
+    server.enforce_limits(None)
+    async with bot.dispatcher.services.sessions() as session:
+        actions = [entry.action for entry in await session.scalars(select(AuditEntry))]
+    assert actions == ["group.linked", "alert.created"]

@@ -174,7 +174,7 @@ class TelegramChannel:
         query = update.callback_query
         if query is not None:
             message = query.message
-            if message is None or message.chat.type != "private":
+            if message is None or message.chat.type not in _SERVED_CHATS:
                 return None
             return InboundEvent(
                 channel=CHANNEL,
@@ -182,10 +182,13 @@ class TelegramChannel:
                 button=(query.data or "")[:64],
                 language_hint=query.from_user.language_code,
                 is_admin=query.from_user.id in self.settings.admin_telegram_ids,
+                **_group_fields(message.chat.type, query.from_user.id),
             )
         message = update.message or update.edited_message
-        if message is None or message.chat.type != "private":
+        if message is None or message.chat.type not in _SERVED_CHATS:
             return None
+        if message.chat.type != "private":
+            return self._group_event(update, message)
         if update.edited_message is not None and message.location is not None:
             return None  # a live location moving: nothing was said, nothing to answer
         sender = message.from_user
@@ -205,6 +208,22 @@ class TelegramChannel:
         if attachment is not None:
             return InboundEvent(attachments=(attachment,), text=message.caption, **base)
         return InboundEvent(unsupported=_kind_of(message), **base)
+
+    def _group_event(self, update: Update, message: Message) -> InboundEvent | None:
+        """In a group only commands count (the bot keeps quiet otherwise); who sent it rides
+        along, so staff commands can be authorised."""
+        sender = message.from_user
+        text = message.text or ""
+        if update.edited_message is not None or sender is None or not text.startswith("/"):
+            return None
+        return InboundEvent(
+            channel=CHANNEL,
+            address=str(message.chat.id),
+            text=text,
+            language_hint=sender.language_code,
+            is_admin=sender.id in self.settings.admin_telegram_ids,
+            **_group_fields(message.chat.type, sender.id),
+        )
 
     def _attachment(self, message: Message) -> Attachment | None:
         """The file in a message, with a way to download it for metadata stripping."""
@@ -357,6 +376,14 @@ def _location_keyboard(reply: Reply) -> ReplyKeyboardMarkup | None:
         resize_keyboard=True,
         one_time_keyboard=True,
     )
+
+
+_SERVED_CHATS = ("private", "group", "supergroup")
+
+
+def _group_fields(chat_type: str, user_id: int) -> dict[str, Any]:
+    """An event's group and actor fields: set only in groups."""
+    return {"group": True, "actor": str(user_id)} if chat_type != "private" else {}
 
 
 def _deep_link(text: str) -> str:
