@@ -9,6 +9,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy.exc import ArgumentError, InterfaceError, InvalidRequestError, OperationalError
@@ -24,7 +25,7 @@ from bot.i18n import Catalog
 from bot.secret import load_secret
 from broadcasts.drainer import Drainer
 from broadcasts.fanout import Fanout
-from broadcasts.scheduler import BulletinScheduler
+from broadcasts.scheduler import BulletinScheduler, validate
 from handlers.context import Limits, Services
 from handlers.dispatcher import Dispatcher
 from storage.area_catalog import AreaCatalog, UnknownProvinceError
@@ -233,9 +234,19 @@ async def start_broadcasts(core: Core, telegram: TelegramChannel | None) -> None
     await scheduler.start()
     core.closing.append(scheduler.shutdown)
     services.bulletin_changed = scheduler.changed
+    services.check_schedule = schedule_problem
     services.next_bulletin_run = scheduler.next_run
     core.tasks.append(asyncio.create_task(fanout.run()))
     core.tasks.extend(asyncio.create_task(drainer.run()) for drainer in drainers)
+
+
+def schedule_problem(schedule: dict[str, Any], timezone: str) -> str | None:
+    """Why the scheduler cannot use a schedule, or None."""
+    try:
+        validate(schedule, timezone)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 async def start_telegram(telegram: TelegramChannel) -> None:

@@ -75,6 +75,8 @@ class Services:
     # The scheduler hears of a bulletin paused, resumed or cancelled; and says when it runs next.
     bulletin_changed: Callable[[int], None] = lambda _bulletin_id: None
     next_bulletin_run: Callable[[int], datetime | None] = lambda _bulletin_id: None
+    # Why a schedule cannot be used (None: it can); the wiring asks the scheduler.
+    check_schedule: Callable[[dict[str, Any], str], str | None] = lambda _schedule, _tz: None
     # Channels whose outbox is drained (others cannot take proactive messages yet).
     proactive_channels: set[str] = field(default_factory=set)
 

@@ -13,7 +13,18 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from handlers import admin, alerts, bulletins, groups, menu, mytips, staff, subscriptions, tip
+from handlers import (
+    admin,
+    alerts,
+    bulletin_flow,
+    bulletins,
+    groups,
+    menu,
+    mytips,
+    staff,
+    subscriptions,
+    tip,
+)
 from handlers.context import Context, Services
 from handlers.flow import FlowSpec
 from handlers.limits import FloodGuard
@@ -38,6 +49,7 @@ ROUTERS: tuple[Router, ...] = (
     subscriptions.ROUTER,
     staff.ROUTER,
     alerts.ROUTER,
+    bulletin_flow.ROUTER,
     bulletins.ROUTER,
     admin.ROUTER,
     menu.EVERYWHERE_ROUTER,

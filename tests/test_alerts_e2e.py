@@ -185,3 +185,19 @@ async def test_linked_group_gets_alerts_and_takes_no_tips(
     async with bot.dispatcher.services.sessions() as session:
         actions = [entry.action for entry in await session.scalars(select(AuditEntry))]
     assert actions == ["group.linked", "alert.created"]
+
+
+async def test_bulletin_sent_now_from_the_chat(bot: Core, server: FakeTelegramServer) -> None:
+    resident = citizen(server, 921000060)
+    await subscribe(resident, "ben thanh")
+    admin = citizen(server, ADMIN_ID)
+    await admin.send("/bulletin")
+    await admin.send("Tết an toàn: không đốt pháo, không uống rượu khi lái xe.")
+    await admin.send("ben thanh")
+    await admin.press("Tất cả chủ đề")
+    await admin.press("Ngay bây giờ")
+    assert "📢 BẢN TIN — Phường Bến Thành" in (admin.last_text() or "")
+    await admin.press("✅ Lưu bản tin")
+    await until(lambda: "Tết an toàn" in (resident.last_text() or ""))
+    assert (resident.last_text() or "").startswith("📢 BẢN TIN")
+    await until(lambda: "📊" in (admin.last_text() or ""))

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.app import Core
+from bot.app import Core, schedule_problem
+from handlers.bulletin_flow import parse_when
 from storage.models import AuditEntry, Bulletin, utcnow
 from storage.repositories import bulletins, outbox
 from tests.test_basics import run_cli
@@ -146,3 +147,48 @@ async def test_outreach_report(core: Core, tmp_path: Path) -> None:
     assert ",alert," in table.stdout and ",3,3,1" in table.stdout
     wrong = run_cli(tmp_path, env, "bulletin", "report", "--from", day, "--to", "2000-01-01")
     assert wrong.returncode == 2
+
+
+async def test_admin_schedules_a_weekly_bulletin_in_the_chat(core: Core) -> None:
+    services = core.dispatcher.services
+    services.check_schedule = schedule_problem
+    changed: list[int] = []
+    services.bulletin_changed = changed.append
+    admin = await admin_chat(core)
+    await admin.text("/bulletin")
+    await admin.text("ngắn")
+    assert "10–1500" in admin.all_text, "too short: the limits are said"
+    await admin.text("Cảnh giác cuộc gọi giả danh công an yêu cầu chuyển tiền.")
+    await admin.text("ben thanh")
+    await admin.press("Lừa đảo")
+    await admin.press("Hằng tuần")
+    await admin.text("thứ hai lúc bảy giờ")
+    assert "Không đọc được" in admin.all_text
+    await admin.text("T2,T5 19h30")
+    assert "📢 BẢN TIN — Phường Bến Thành · Hồ Chí Minh" in admin.all_text
+    assert "Hằng tuần — T2,T5 19h30" in admin.all_text
+    await admin.press("Lưu bản tin")
+    async with services.sessions() as session:
+        [stored] = await bulletins.list_bulletins(session)
+    assert stored.schedule == {"every": "weekly", "days": ["mon", "thu"], "time": "19:30"}
+    assert stored.topic == "scams" and "W26743" in stored.areas
+    assert changed == [stored.id], "the scheduler hears of it after commit"
+
+
+def test_typed_times_read_the_way_people_write_them() -> None:
+    now = utcnow()
+    assert parse_when("daily", "7.05", now) == {"every": "daily", "time": "07:05"}
+    assert parse_when("monthly", "31 08:00", now) == {
+        "every": "monthly",
+        "day": 31,
+        "time": "08:00",
+    }
+    assert parse_when("weekly", "mon, cn 6h00", now) == {
+        "every": "weekly",
+        "days": ["mon", "sun"],
+        "time": "06:00",
+    }
+    once = parse_when("once", f"01/01/{now.year + 1} 08:00", now)
+    assert once is not None and once["at"].startswith(f"{now.year + 1}-01-01T08:00:00+07:00")
+    for kind, text in (("daily", "25:00"), ("once", "01/01/2000 08:00"), ("weekly", "xyz 08:00")):
+        assert parse_when(kind, text, now) is None, (kind, text)
