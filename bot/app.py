@@ -20,6 +20,7 @@ from bot.broadcasting import alert_composer, missed_composer, report_composer
 from bot.channels.telegram import TelegramChannel
 from bot.channels.telegram_sender import TelegramSender
 from bot.channels.web import WebChannel
+from bot.channels.web_sender import WebSender
 from bot.config import ConfigError, Settings
 from bot.i18n import Catalog
 from bot.secret import load_secret
@@ -205,6 +206,13 @@ async def start_broadcasts(core: Core, telegram: TelegramChannel | None) -> None
                 overall_per_second=settings.telegram_messages_per_second,
                 per_group_per_minute=settings.telegram_group_messages_per_minute,
             )
+        )
+
+    if settings.web_enabled:
+        # No platform limit to keep to; one message a second per visitor is plenty.
+        web_sender = WebSender(services.sessions, services.vault)
+        drainers.append(
+            Drainer(services.sessions, web_sender, services.vault, overall_per_second=200.0)
         )
 
     def wake_drainers() -> None:

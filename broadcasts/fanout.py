@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from broadcasts.senders import OutboundMessage
 from storage.crypto import Vault
 from storage.models import Bulletin, BulletinRun, Chat, utcnow
-from storage.repositories import bulletins, outbox
+from storage.repositories import audit, bulletins, outbox
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +139,14 @@ class Fanout:
                 now = utcnow()
                 await bulletins.finish(session, run, now)
                 if bulletin is not None:
+                    await audit.record(
+                        session,
+                        actor="system",
+                        action=f"{bulletin.kind}.sent",
+                        target=f"bulletin:{bulletin.id}",
+                        detail={"run": run.id, **counts},
+                        at=now,
+                    )
                     await self._queue_report(session, bulletin, run, counts, now)
 
     async def _queue_report(

@@ -288,6 +288,17 @@ class Delivery(Base):
     )
 
 
+class WebInboxMessage(Base):
+    """A proactive message waiting for a web-chat visitor's page to fetch it (then deleted)."""
+
+    __tablename__ = "web_inbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), index=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class AuditEntry(Base):
     """One officer, admin or system action."""
 

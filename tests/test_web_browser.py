@@ -302,3 +302,63 @@ async def test_whole_tip_in_browser(server: Server, browser: Any, tmp_path: Path
         await context.close()
 
     assert await asyncio.to_thread(server.stop, 10.0) == 0, server.log
+
+
+async def queue_alert(data_dir: Path, text: str) -> None:
+    """An admin's alert for Phường Bến Thành, stored as /alert stores it."""
+    from storage.engine import create_engine, create_sessionmaker
+    from storage.models import utcnow
+    from storage.repositories import bulletins
+
+    engine = create_engine(f"sqlite:///{data_dir / 'tipline.sqlite3'}")
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            await bulletins.create_alert(
+                session,
+                text=text,
+                target="W26743",
+                areas=["W26743"],
+                created_by="test",
+                creator_address_enc="",
+                now=utcnow(),
+            )
+    finally:
+        await engine.dispose()
+
+
+async def test_alert_reaches_the_page_beside_a_tip(
+    server: Server, browser: Any, tmp_path: Path
+) -> None:
+    port = await asyncio.to_thread(server.wait_for_port, STARTUP_TIMEOUT)
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="vi-VN")
+    page = await context.new_page()
+    page_errors: list[str] = []
+    page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+    try:
+        await page.goto(f"http://127.0.0.1:{port}/")
+        await send_text(page, "/subscribe")
+        await send_text(page, "ben thanh")
+        await press(page, "Lưu")
+        await wait_for_bot_text(page, "Đã đăng ký")
+        await send_text(page, "/tip")
+        await press(page, "Ma túy")
+        await wait_for_bot_text(page, "Bước 2/7")
+        await queue_alert(tmp_path / "data", "Cháy chợ, tránh cổng Nam.")
+        for _ in range(40):  # the page checks its inbox when it becomes visible, and every 15 s
+            await page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")
+            if await page.locator(".proactive", has_text="Cháy chợ").count():
+                break
+            await asyncio.sleep(0.25)
+        await wait_for_bot_text(page, "CẢNH BÁO")
+        stop = page.locator(".proactive .choices button", has_text="Dừng nhận")
+        await press(page, "Xem danh sách")  # the tip's own button, after the alert arrived
+        await wait_for_bot_text(page, "trang 1/")
+        assert await stop.is_enabled(), "the tip's next step leaves the alert's button live"
+        await stop.click()
+        await wait_for_bot_text(page, "không nhận cảnh báo")
+        assert await live_button(page, "Nhập tên").count(), "and the tip's buttons stay live"
+        assert await stop.is_disabled(), "a pressed alert button is spent"
+        assert page_errors == []
+    finally:
+        await context.close()
+    assert server.stop(timeout=20) == 0

@@ -13,6 +13,7 @@ from aiohttp import BodyPartReader, web
 from bot.i18n import Catalog
 from handlers.dispatcher import Dispatcher
 from handlers.types import Attachment, AttachmentKind, InboundEvent, Location, Response
+from storage.repositories import inbox
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class WebChannel:
         app.router.add_static("/static/", STATIC_DIR, show_index=False)
         app.router.add_post("/api/event", self.post_event)
         app.router.add_post("/api/upload", self.post_upload)
+        app.router.add_get("/api/inbox", self.get_inbox)
 
     async def page(self, request: web.Request) -> web.StreamResponse:
         """The chat page."""
@@ -69,6 +71,30 @@ class WebChannel:
             payload = None
         event = self._event(address, payload, _language(request))
         return await self._answer(request, address, event)
+
+    async def get_inbox(self, request: web.Request) -> web.Response:
+        """Proactive messages (alerts, bulletins, notices) waiting for this visitor, once each."""
+        value = request.cookies.get(COOKIE, "")
+        messages: list[dict[str, Any]] = []
+        if _COOKIE_RE.match(value):
+            services = self.dispatcher.services
+            address_hash = services.vault.keyed_hash(f"{CHANNEL}:{value}")
+            async with services.sessions() as session, session.begin():
+                messages = await inbox.take(session, address_hash)
+        replies = [
+            {
+                "text": str(message.get("text", "")),
+                "buttons": [
+                    [{"label": str(label), "token": str(token)} for label, token in row]
+                    for row in message.get("buttons") or []
+                ],
+                "request_location": None,
+            }
+            for message in messages
+        ]
+        result = web.json_response({"replies": replies})
+        result.headers["Cache-Control"] = "no-store"
+        return result
 
     async def post_upload(self, request: web.Request) -> web.Response:
         """One uploaded file, handed to the core as an attachment."""

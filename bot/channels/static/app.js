@@ -143,14 +143,20 @@
 
   function setLiveButtonsEnabled(enabled) {
     liveButtons.forEach(function (btn) {
-      btn.disabled = !enabled;
+      btn.disabled = !enabled || btn.classList.contains("spent");
     });
   }
 
-  function retireAllChoiceButtons() {
-    var all = messages.querySelectorAll(".choices button");
+  function retireAllChoiceButtons(pressed) {
+    // A press on an alert's own buttons retires only that alert's; any other press retires
+    // the conversation's buttons and leaves the alerts' live.
+    var turn = pressed && pressed.closest ? pressed.closest(".turn.proactive") : null;
+    var all = turn
+      ? turn.querySelectorAll(".choices button")
+      : messages.querySelectorAll(".turn:not(.proactive) .choices button");
     for (var i = 0; i < all.length; i++) {
       all[i].disabled = true;
+      if (turn) all[i].classList.add("spent");
     }
   }
 
@@ -242,7 +248,8 @@
     var newButtons = [];
     var first = null;
     // Render first, then retire: the new buttons become the only live ones.
-    var before = messages.querySelectorAll(".choices button");
+    // An alert's own buttons (a .proactive turn) stay live whatever the conversation does.
+    var before = messages.querySelectorAll(".turn:not(.proactive) .choices button");
     holdScroll = true;
     try {
       var notice = data && data.notice;
@@ -261,7 +268,14 @@
     if (first) revealFrom(first);
     if (newButtons.length) {
       for (var i = 0; i < before.length; i++) before[i].disabled = true;
-      liveButtons = newButtons;
+      // Alerts' buttons that are still unpressed stay live beside the new step's.
+      var alertsButtons = liveButtons.filter(function (btn) {
+        return btn.closest && btn.closest(".turn.proactive") && !btn.classList.contains("spent");
+      });
+      alertsButtons.forEach(function (btn) {
+        btn.disabled = false; // held while the request was in flight, like every live button
+      });
+      liveButtons = newButtons.concat(alertsButtons);
     }
     return newButtons.length > 0;
   }
@@ -415,7 +429,7 @@
 
   function pressButton(btn, label, token) {
     if (busy) return;
-    retireAllChoiceButtons();
+    retireAllChoiceButtons(btn);
     btn.classList.add("chosen");
     var mine = addUser(label);
     run(
@@ -546,6 +560,44 @@
     uploadFiles(copy);
   });
 
+  // ---------- proactive messages (alerts, bulletins, notices) ----------
+
+  var INBOX_EVERY_MS = 15000;
+
+  function renderProactive(data) {
+    var replies = (data && Array.isArray(data.replies) && data.replies) || [];
+    if (!replies.length) return;
+    var newButtons = [];
+    var first = null;
+    replies.forEach(function (reply) {
+      var turn = renderReply(reply, newButtons);
+      turn.classList.add("proactive");
+      if (!first) first = turn;
+    });
+    if (first) revealFrom(first);
+    // Their buttons belong to their own message: the step's buttons stay live beside them.
+    liveButtons = liveButtons.concat(newButtons);
+  }
+
+  function checkInbox() {
+    if (busy || document.hidden) return;
+    fetch("/api/inbox", { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) {
+        return response.ok ? response.json() : null;
+      })
+      .then(function (data) {
+        if (data) renderProactive(data);
+      })
+      .catch(function () {
+        // Offline for a moment: the messages wait in the inbox for the next check.
+      });
+  }
+
   autoGrow();
   resume();
+  setTimeout(checkInbox, 1500);
+  setInterval(checkInbox, INBOX_EVERY_MS);
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) checkInbox();
+  });
 })();
