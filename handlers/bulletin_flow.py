@@ -26,7 +26,7 @@ NAME = "bulletin"
 TEXT_MIN, TEXT_MAX = 10, 1500
 TIMEZONE = "Asia/Ho_Chi_Minh"
 TOPICS = ("all", "scams", "drugs", "traffic", "fire", "missing")
-KINDS = ("now", "once", "daily", "weekly", "monthly")
+KINDS = ("now", "once", "daily", "weekly", "monthly", "cron")
 # Vietnamese weekday abbreviations (T2 = Monday ... CN = Sunday) and English ones.
 _DAYS = {
     "t2": "mon", "t3": "tue", "t4": "wed", "t5": "thu", "t6": "fri", "t7": "sat", "cn": "sun",
@@ -54,6 +54,8 @@ def _clock(text: str) -> str | None:
 
 def parse_when(kind: str, text: str, now: datetime) -> dict[str, Any] | None:
     """A typed schedule of one kind in the scheduler's form, or None when it does not read."""
+    if kind == "cron":
+        return {"cron": " ".join(text.split())} if len(text.split()) == 5 else None
     words = text.replace(",", " ").split()
     if not words or (clock := _clock(words[-1])) is None:
         return None

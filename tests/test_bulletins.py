@@ -190,5 +190,11 @@ def test_typed_times_read_the_way_people_write_them() -> None:
     }
     once = parse_when("once", f"01/01/{now.year + 1} 08:00", now)
     assert once is not None and once["at"].startswith(f"{now.year + 1}-01-01T08:00:00+07:00")
-    for kind, text in (("daily", "25:00"), ("once", "01/01/2000 08:00"), ("weekly", "xyz 08:00")):
+    assert parse_when("cron", " 30 7  * * 1-5 ", now) == {"cron": "30 7 * * 1-5"}
+    for kind, text in (
+        ("daily", "25:00"),
+        ("once", "01/01/2000 08:00"),
+        ("weekly", "xyz 08:00"),
+        ("cron", "every day"),
+    ):
         assert parse_when(kind, text, now) is None, (kind, text)
