@@ -75,7 +75,7 @@ class Settings:
     )
     telegram_group_messages_per_minute: int = field(default=20, metadata=_between(1, 60))
     # A bulletin whose time passed while the bot was down is still sent within this many minutes.
-    bulletin_grace_minutes: int = field(default=60, metadata=_between(0, 7 * 24 * 60))
+    bulletin_grace_minutes: int = field(default=60, metadata=_between(1, 7 * 24 * 60))
 
     def __post_init__(self) -> None:
         """Turn text (from the environment) into typed values and check every one."""

@@ -137,8 +137,7 @@ class Fanout:
                     continue
                 bulletin = await session.get(Bulletin, run.bulletin_id)
                 now = utcnow()
-                await bulletins.finish(session, run, now)
-                if bulletin is not None:
+                if await bulletins.finish(session, run, now) and bulletin is not None:
                     await audit.record(
                         session,
                         actor="system",

@@ -85,8 +85,8 @@ async def prompt(ctx: Context) -> None:
 async def _preview(ctx: Context) -> None:
     """The alert exactly as residents will see it, with how many it reaches, to confirm."""
     code = str(ctx.draft.get("area", EVERYWHERE))
-    async with ctx.services.reads() as session:
-        count = await bulletins.count_reach(session, reach(ctx.areas, code))
+    # The event's own session: a second connection would wait while this one holds the lock.
+    count = await bulletins.count_reach(ctx.session, reach(ctx.areas, code))
     shown = resident_text(
         ctx.services.translate, ctx.chat.language, area_name(ctx, code), str(ctx.draft["text"])
     )
@@ -186,9 +186,9 @@ async def _send(ctx: Context) -> None:
 async def begin(ctx: Context, core: FlowControl) -> None:
     """/alert, for admins; anyone else hears of no such command."""
     if not await is_admin(ctx):
-        await unknown_command(ctx, core)
+        await unknown_command(ctx, core)  # and a citizen's draft stays as it was
         return
-    await core.start_flow(ctx, NAME)
+    await menu.opens(NAME)(ctx, core)
 
 
 async def stop_these_alerts(ctx: Context, action: str, core: FlowControl) -> None:
@@ -211,7 +211,7 @@ FLOW = FlowSpec(name=NAME, start=start, prompt=prompt, handle=handle)
 ROUTER = Router(
     NAME,
     flows=(FLOW,),
-    commands=(Command("alert", menu.starting(begin), listed=False),),
+    commands=(Command("alert", begin, listed=False),),
     prefixes=(bulletins.STOP_PREFIX,),
     on_button=stop_these_alerts,
 )

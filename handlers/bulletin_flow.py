@@ -120,8 +120,8 @@ async def prompt(ctx: Context) -> None:
 async def _preview(ctx: Context) -> None:
     """The bulletin exactly as residents will see it, when it goes, and to how many."""
     code = str(ctx.draft.get("area", EVERYWHERE))
-    async with ctx.services.reads() as session:
-        count = await bulletins.count_reach(session, reach(ctx.areas, code))
+    # The event's own session: a second connection would wait while this one holds the lock.
+    count = await bulletins.count_reach(ctx.session, reach(ctx.areas, code))
     shown = ctx.t("bulletins.header", area=area_name(ctx, code))
     ctx.say(ctx.t("bulletin.preview_intro", count=count, when=_describe(ctx)))
     ctx.ask(
@@ -238,12 +238,10 @@ async def _create(ctx: Context) -> None:
 async def begin(ctx: Context, core: FlowControl) -> None:
     """/bulletin, for admins; anyone else hears of no such command."""
     if not await is_admin(ctx):
-        await unknown_command(ctx, core)
+        await unknown_command(ctx, core)  # and a citizen's draft stays as it was
         return
-    await core.start_flow(ctx, NAME)
+    await menu.opens(NAME)(ctx, core)
 
 
 FLOW = FlowSpec(name=NAME, start=start, prompt=prompt, handle=handle)
-ROUTER = Router(
-    NAME, flows=(FLOW,), commands=(Command("bulletin", menu.starting(begin), listed=False),)
-)
+ROUTER = Router(NAME, flows=(FLOW,), commands=(Command("bulletin", begin, listed=False),))

@@ -216,6 +216,11 @@ class Dispatcher:
             chat.blocked = False
             await subscriptions_repo.set_active(ctx.session, chat.address_hash, True)
         action, own_message = await self._resolve_button(ctx)
+        if not own_message:
+            # The flow prompt is answered or passed over: its buttons retire. A press on a
+            # proactive message's own buttons leaves the flow prompt live beside it.
+            chat.prompt_token = None
+            chat.prompt_actions = []
         if event.group:
             # No flows, menus or reprompts in a group: only what the group router answers.
             if event.button is not None and action is None:
@@ -223,11 +228,6 @@ class Dispatcher:
             else:
                 await groups.handle(ctx, action)
             return
-        if not own_message:
-            # The flow prompt is answered or passed over: its buttons retire. A press on a
-            # proactive message's own buttons leaves the flow prompt live beside it.
-            chat.prompt_token = None
-            chat.prompt_actions = []
         if event.button is not None and action is None:
             ctx.notice(ctx.t("button.stale"))
             ctx.say(ctx.t("button.stale_long"))

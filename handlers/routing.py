@@ -54,16 +54,16 @@ class Router:
     # Button actions with these prefixes go to on_button at every step, in a flow or not.
     prefixes: tuple[str, ...] = ()
     on_button: ButtonHandler | None = None
-    # Whole messages (folded) taken as a command, only inside `words_in_flow` when it is set.
+    # Whole messages (folded) taken as a command, only inside `words_in_flows` when it is set.
     words: frozenset[str] = field(default_factory=frozenset)
-    words_in_flow: str | None = None
+    words_in_flows: tuple[str, ...] = ()
     on_word: CommandHandler | None = None
 
     def takes_word(self, word: str, flow: str | None) -> bool:
         """Whether this router intercepts a message that is exactly this word."""
         if self.on_word is None or word not in self.words:
             return False
-        return self.words_in_flow is None or self.words_in_flow == flow
+        return not self.words_in_flows or flow in self.words_in_flows
 
     def takes_button(self, action: str) -> bool:
         """Whether this router claims a button action at every step."""

@@ -486,12 +486,13 @@ _HANDLERS = {
 
 FLOW = FlowSpec(name=NAME, start=start, prompt=prompt, handle=handle, discard=discard)
 
-# Mid-tip the STOP words mean this draft, not every subscription: this router precedes theirs.
+# Mid-tip (and in an admin's alert or bulletin draft) the STOP words mean this draft, not
+# every subscription: this router precedes theirs.
 ROUTER = Router(
     NAME,
     flows=(FLOW,),
     commands=(Command("tip", menu.opens(NAME)),),
     words=STOP_WORDS,
-    words_in_flow=NAME,
+    words_in_flows=(NAME, "alert", "bulletin"),
     on_word=menu.cancel,
 )

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from bot.app import Core, schedule_problem
 from handlers.bulletin_flow import parse_when
-from storage.models import AuditEntry, Bulletin, utcnow
+from storage.models import AuditEntry, Bulletin, Chat, Subscription, utcnow
 from storage.repositories import bulletins, outbox
 from tests.test_basics import run_cli
 from tests.test_staff import admin_chat, visitor
@@ -198,3 +198,26 @@ def test_typed_times_read_the_way_people_write_them() -> None:
         ("cron", "every day"),
     ):
         assert parse_when(kind, text, now) is None, (kind, text)
+
+
+async def test_staff_drafts_and_citizen_drafts_survive_the_wrong_words(core: Core) -> None:
+    citizen = visitor(core, "mid-tip")
+    await citizen.text("/tip")
+    await citizen.press("Ma túy")
+    for command in ("/alert", "/bulletin"):
+        await citizen.text(command)
+        assert "Tôi không biết lệnh này" in citizen.all_text, "no continue-or-discard question"
+    async with core.dispatcher.services.sessions() as session:
+        flows = [c.flow for c in await session.scalars(select(Chat))]
+    assert "tip" in flows, "the citizen's tip draft is untouched"
+    admin = await admin_chat(core)
+    await admin.text("/subscribe")
+    topics = await admin.text("ben thanh")
+    assert topics.replies
+    await admin.press("Lưu")
+    await admin.text("/alert")
+    await admin.text("hủy")
+    assert "Đã hủy" in admin.all_text
+    async with core.dispatcher.services.sessions() as session:
+        kept = list(await session.scalars(select(Subscription)))
+    assert len(kept) == 1, "cancelling an alert draft leaves the admin's subscriptions alone"

@@ -85,7 +85,10 @@ async def test_alert_reaches_a_web_subscriber_and_its_button_works(
             await asyncio.sleep(0.05)
         [alert] = waiting
         assert alert["text"].startswith("🚨 CẢNH BÁO") and "Mất điện" in alert["text"]
-        assert await inbox(client, url) == [], "each message is handed over once"
+        assert await inbox(client, url) == [alert], "kept until the page says it showed it"
+        async with client.post(f"{url}/api/inbox/ack", json={"ids": [alert["id"]]}) as done:
+            assert done.status == 200
+        assert await inbox(client, url) == [], "then handed over no more"
         stopped = await event(client, url, button=token_of(alert, "Dừng"))
         assert "không nhận cảnh báo" in " ".join(r["text"] for r in stopped["replies"])
         going_on = await event(client, url, button=category)

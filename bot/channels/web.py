@@ -45,6 +45,7 @@ class WebChannel:
         app.router.add_post("/api/event", self.post_event)
         app.router.add_post("/api/upload", self.post_upload)
         app.router.add_get("/api/inbox", self.get_inbox)
+        app.router.add_post("/api/inbox/ack", self.post_inbox_ack)
 
     async def page(self, request: web.Request) -> web.StreamResponse:
         """The chat page."""
@@ -73,16 +74,19 @@ class WebChannel:
         return await self._answer(request, address, event)
 
     async def get_inbox(self, request: web.Request) -> web.Response:
-        """Proactive messages (alerts, bulletins, notices) waiting for this visitor, once each."""
-        value = request.cookies.get(COOKIE, "")
-        messages: list[dict[str, Any]] = []
-        if _COOKIE_RE.match(value):
-            services = self.dispatcher.services
-            address_hash = services.vault.keyed_hash(f"{CHANNEL}:{value}")
-            async with services.sessions() as session, session.begin():
-                messages = await inbox.take(session, address_hash)
+        """Proactive messages (alerts, bulletins, notices) waiting for this visitor.
+
+        Read-only, off the write lock; a message stays until the page acknowledges it, so one
+        fetched by a page that closed before showing it comes again.
+        """
+        address_hash = self._inbox_owner(request)
+        messages: list[tuple[int, dict[str, Any]]] = []
+        if address_hash is not None:
+            async with self.dispatcher.services.reads() as session:
+                messages = await inbox.waiting(session, address_hash)
         replies = [
             {
+                "id": message_id,
                 "text": str(message.get("text", "")),
                 "buttons": [
                     [{"label": str(label), "token": str(token)} for label, token in row]
@@ -90,11 +94,33 @@ class WebChannel:
                 ],
                 "request_location": None,
             }
-            for message in messages
+            for message_id, message in messages
         ]
         result = web.json_response({"replies": replies})
         result.headers["Cache-Control"] = "no-store"
         return result
+
+    async def post_inbox_ack(self, request: web.Request) -> web.Response:
+        """The page showed these messages: they are not sent again."""
+        address_hash = self._inbox_owner(request)
+        try:
+            body = await request.json()
+        except ValueError:
+            body = None
+        ids = body.get("ids") if isinstance(body, dict) else None
+        if address_hash is None or not isinstance(ids, list):
+            return web.json_response({"ok": False}, status=400)
+        numbers = [n for n in ids[:50] if isinstance(n, int) and not isinstance(n, bool)]
+        async with self.dispatcher.services.sessions() as session, session.begin():
+            await inbox.acknowledge(session, address_hash, numbers)
+        return web.json_response({"ok": True})
+
+    def _inbox_owner(self, request: web.Request) -> str | None:
+        """The keyed hash the visitor's messages are kept under, or None without a cookie."""
+        value = request.cookies.get(COOKIE, "")
+        if not _COOKIE_RE.match(value):
+            return None
+        return self.dispatcher.services.vault.keyed_hash(f"{CHANNEL}:{value}")
 
     async def post_upload(self, request: web.Request) -> web.Response:
         """One uploaded file, handed to the core as an attachment."""

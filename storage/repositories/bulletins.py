@@ -87,11 +87,15 @@ async def recipients(
     return list(await session.execute(query))
 
 
-async def finish(session: AsyncSession, run: BulletinRun, now: datetime) -> None:
-    """Mark a run done."""
-    await session.execute(
-        update(BulletinRun).where(BulletinRun.id == run.id).values(status=DONE, finished_at=now)
+async def finish(session: AsyncSession, run: BulletinRun, now: datetime) -> bool:
+    """Mark a run done; False when another process already did (it reports, not this one)."""
+    result = await session.execute(
+        update(BulletinRun)
+        .where(BulletinRun.id == run.id, BulletinRun.status != DONE)
+        .values(status=DONE, finished_at=now)
+        .returning(BulletinRun.id)
     )
+    return result.scalar() is not None
 
 
 async def count_reach(session: AsyncSession, areas: Sequence[str]) -> int:

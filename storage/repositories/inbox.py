@@ -19,18 +19,24 @@ async def put(
     await session.flush()
 
 
-async def take(session: AsyncSession, address_hash: str, limit: int = 20) -> list[dict[str, Any]]:
-    """A visitor's waiting messages, oldest first, removed as they are handed over."""
-    rows = list(
-        await session.scalars(
-            select(WebInboxMessage)
-            .where(WebInboxMessage.address_hash == address_hash)
-            .order_by(WebInboxMessage.id)
-            .limit(limit)
-        )
+async def waiting(
+    session: AsyncSession, address_hash: str, limit: int = 20
+) -> list[tuple[int, dict[str, Any]]]:
+    """A visitor's waiting messages with their ids, oldest first (kept until acknowledged)."""
+    rows = await session.scalars(
+        select(WebInboxMessage)
+        .where(WebInboxMessage.address_hash == address_hash)
+        .order_by(WebInboxMessage.id)
+        .limit(limit)
     )
-    if rows:
+    return [(row.id, dict(row.payload)) for row in rows]
+
+
+async def acknowledge(session: AsyncSession, address_hash: str, ids: list[int]) -> None:
+    """The page has shown these: forget them (only the visitor's own)."""
+    if ids:
         await session.execute(
-            delete(WebInboxMessage).where(WebInboxMessage.id.in_([row.id for row in rows]))
+            delete(WebInboxMessage).where(
+                WebInboxMessage.address_hash == address_hash, WebInboxMessage.id.in_(ids)
+            )
         )
-    return [dict(row.payload) for row in rows]

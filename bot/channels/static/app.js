@@ -564,8 +564,31 @@
 
   var INBOX_EVERY_MS = 15000;
 
+  var shownProactive = {};
+
+  function acknowledge(ids) {
+    if (!ids.length) return;
+    fetch("/api/inbox/ack", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ ids: ids }),
+    }).catch(function () {
+      // Not acknowledged: the inbox offers them again, and they are shown once here anyway.
+    });
+  }
+
   function renderProactive(data) {
-    var replies = (data && Array.isArray(data.replies) && data.replies) || [];
+    var all = (data && Array.isArray(data.replies) && data.replies) || [];
+    var ids = [];
+    var replies = all.filter(function (reply) {
+      if (!reply || typeof reply.id !== "number") return false;
+      ids.push(reply.id);
+      if (shownProactive[reply.id]) return false;
+      shownProactive[reply.id] = true;
+      return true;
+    });
+    acknowledge(ids);
     if (!replies.length) return;
     var newButtons = [];
     var first = null;
