@@ -322,10 +322,7 @@ class Dispatcher:
         """The chat blocked the bot: pause its subscriptions until it writes again."""
         key = self.address_hash(event)
         async with self.services.sessions() as session, session.begin():
-            chat, _ = await chats.get_or_create(session, key, event.channel, "vi")
-            chat.blocked = True
-            await chats.save(session, chat)
-            await subscriptions_repo.set_active(session, key, False)
+            await chats.mark_unreachable(session, key)
 
     async def _tell_expired(
         self, session: AsyncSession, swept: list[tuple[Chat, dict[str, Any]]]
@@ -364,7 +361,8 @@ class Dispatcher:
             expired = await chats.expired_drafts(session, idle_since)
             drafts = {chat.id: (chat.flow or "", dict(chat.data)) for chat in expired}
             swept = await chats.mark_expired(session, list(drafts), idle_since)
-            gone = [(chat, drafts[chat.id][1]) for chat in expired if chat.id in set(swept)]
+            dropped = set(swept)
+            gone = [(chat, drafts[chat.id][1]) for chat in expired if chat.id in dropped]
             told = await self._tell_expired(session, gone)
         if told:
             self.services.wake_broadcasts()

@@ -8,7 +8,7 @@ points to the private chat.
 from __future__ import annotations
 
 from handlers.context import Context
-from handlers.staff import actor_role
+from handlers.staff import role_of
 from storage.repositories import audit
 from storage.repositories import subscriptions as subscriptions_repo
 
@@ -29,17 +29,12 @@ async def handle(ctx: Context, action: str | None) -> None:
         ctx.say(ctx.t("groups.private_only"))
 
 
-def _argument(ctx: Context) -> str:
-    parts = (ctx.event.text or "").split(maxsplit=1)
-    return parts[1].strip() if len(parts) > 1 else ""
-
-
 async def _link(ctx: Context) -> None:
     """/linkgroup AREA: link to the one area meant, or offer the likely ones."""
-    role, _ = await actor_role(ctx)
+    role, _ = await role_of(ctx)
     if role is None:
         return  # not staff: as if the command did not exist, and in a group, silence
-    query = _argument(ctx)
+    query = ctx.event.argument
     if not query:
         ctx.say(ctx.t("groups.usage"))
         return
@@ -57,7 +52,7 @@ async def _link(ctx: Context) -> None:
 
 async def _link_pressed(ctx: Context, code: str) -> None:
     """A choice of area, by whoever pressed it: only staff link."""
-    role, _ = await actor_role(ctx)
+    role, _ = await role_of(ctx)
     if role is None:
         ctx.notice(ctx.t("groups.staff_only"))
         return
@@ -69,7 +64,7 @@ async def _save_link(ctx: Context, code: str) -> None:
     if area is None:
         ctx.say(ctx.t("picker.gone"))
         return
-    _, actor = await actor_role(ctx)
+    _, actor = await role_of(ctx)
     await subscriptions_repo.subscribe(
         ctx.session,
         address_hash=ctx.owner_hash,
@@ -91,7 +86,7 @@ async def _save_link(ctx: Context, code: str) -> None:
 
 async def _unlink(ctx: Context) -> None:
     """/unlinkgroup: the group receives nothing more."""
-    role, actor = await actor_role(ctx)
+    role, actor = await role_of(ctx)
     if role is None:
         return
     removed = await subscriptions_repo.unsubscribe_all(ctx.session, ctx.owner_hash)

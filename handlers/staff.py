@@ -40,25 +40,22 @@ def invite_hash(vault: Vault, code: str) -> str:
     return vault.keyed_hash(f"invite:{normalize_invite_code(code)}")
 
 
+def _identity(ctx: Context) -> str:
+    """The keyed hash staff are known by: their private chat's, also when they write in a group."""
+    if ctx.event.actor is None:
+        return ctx.owner_hash
+    return ctx.services.vault.keyed_hash(f"{ctx.event.channel}:{ctx.event.actor}")
+
+
 async def role_of(ctx: Context) -> tuple[str | None, str]:
-    """This chat's role now (admin, officer or None) and how the audit log names it."""
+    """Who wrote's role now (admin, officer or None) and how the audit log names them."""
+    identity = _identity(ctx)
     if ctx.event.is_admin:
-        return staff_repo.ADMIN, f"{BOOTSTRAP}:{ctx.owner_hash[:12]}"
-    member = await staff_repo.member_for(ctx.session, ctx.owner_hash)
+        return staff_repo.ADMIN, f"{BOOTSTRAP}:{identity[:12]}"
+    member = await staff_repo.member_for(ctx.session, identity)
     if member is None:
         return None, ""
     return member.role, f"staff:{member.id}"
-
-
-async def actor_role(ctx: Context) -> tuple[str | None, str]:
-    """In a group chat: the role of who wrote or pressed (known by their private chat)."""
-    if ctx.event.is_admin:
-        return staff_repo.ADMIN, f"{BOOTSTRAP}:{ctx.owner_hash[:12]}"
-    if ctx.event.actor is None:
-        return None, ""
-    private = ctx.services.vault.keyed_hash(f"{ctx.event.channel}:{ctx.event.actor}")
-    member = await staff_repo.member_for(ctx.session, private)
-    return (member.role, f"staff:{member.id}") if member else (None, "")
 
 
 async def is_admin(ctx: Context) -> bool:
@@ -74,18 +71,12 @@ async def refuse_button(ctx: Context, core: FlowControl) -> None:
     await core.reprompt(ctx)
 
 
-def _argument(ctx: Context) -> str:
-    """What follows the command word."""
-    parts = (ctx.event.text or "").split(maxsplit=1)
-    return parts[1].strip() if len(parts) > 1 else ""
-
-
 # /join CODE (or the invite link, which the channel turns into /join CODE)
 
 
 async def join(ctx: Context, core: FlowControl) -> None:
     """Redeem an invite code: this chat becomes staff with the invite's role."""
-    code = _argument(ctx)
+    code = ctx.event.argument
     if not code:
         ctx.say(ctx.t("staff.join_usage"))
         await core.reprompt(ctx)
@@ -133,7 +124,7 @@ async def invite(ctx: Context, core: FlowControl) -> None:
     if role != staff_repo.ADMIN:
         await unknown_command(ctx, core)
         return
-    label = _argument(ctx)[:LABEL_MAX] or ctx.t("staff.unnamed")
+    label = ctx.event.argument[:LABEL_MAX] or ctx.t("staff.unnamed")
     code = new_invite_code()
     expires_at = ctx.now + timedelta(hours=INVITE_HOURS)
     created = await staff_repo.create_invite(

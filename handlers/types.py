@@ -70,6 +70,12 @@ class InboundEvent:
         word = self.text[1:].split(maxsplit=1)[0] if len(self.text) > 1 else ""
         return word.split("@", 1)[0].lower() or None
 
+    @property
+    def argument(self) -> str:
+        """What follows a command word ('/join 7KQ2M-9XH4P' -> '7KQ2M-9XH4P'), else ''."""
+        parts = (self.text or "").split(maxsplit=1) if self.command else []
+        return parts[1].strip() if len(parts) > 1 else ""
+
 
 @dataclass(frozen=True)
 class Button:

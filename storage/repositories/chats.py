@@ -15,6 +15,7 @@ from sqlalchemy import Select, Table, Update, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Chat, utcnow
+from storage.repositories import subscriptions
 
 _TABLE: Table = Chat.__table__  # type: ignore[assignment]
 _STATE_COLUMNS = (
@@ -158,3 +159,11 @@ async def clear_expired_notice(session: AsyncSession, address_hashes: list[str])
         await session.execute(
             update(Chat).where(Chat.address_hash.in_(address_hashes)).values(expired_notice=False)
         )
+
+
+async def mark_unreachable(session: AsyncSession, address_hash: str) -> None:
+    """A chat that blocked the bot: marked, and its subscriptions paused until it writes again."""
+    await session.execute(
+        update(Chat).where(Chat.address_hash == address_hash).values(blocked=True)
+    )
+    await subscriptions.set_active(session, address_hash, False)

@@ -10,7 +10,8 @@ from sqlalchemy import Table, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Chat, Delivery, Subscription
+from storage.models import Delivery
+from storage.repositories import chats
 
 QUEUED, SENDING, SENT, FAILED, BLOCKED = "queued", "sending", "sent", "failed", "blocked"
 
@@ -152,17 +153,7 @@ async def mark_blocked(session: AsyncSession, delivery_id: int, address_hash: st
         )
         .values(status=BLOCKED, last_error="blocked")
     )
-    await mark_unreachable(session, address_hash)
-
-
-async def mark_unreachable(session: AsyncSession, address_hash: str) -> None:
-    """A chat that blocked the bot: its subscriptions pause until it writes again."""
-    await session.execute(
-        update(Chat).where(Chat.address_hash == address_hash).values(blocked=True)
-    )
-    await session.execute(
-        update(Subscription).where(Subscription.address_hash == address_hash).values(active=False)
-    )
+    await chats.mark_unreachable(session, address_hash)
 
 
 async def next_due(session: AsyncSession, channel: str) -> datetime | None:
