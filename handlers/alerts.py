@@ -59,6 +59,39 @@ def resident_text(translate: Translator, language: str, area: str, text: str) ->
     return f"{translate(language, 'alert.header', area=area)}\n\n{text}"
 
 
+async def ask_area(
+    ctx: Context, question: str, everywhere: str, cancel: list[tuple[str, str]]
+) -> None:
+    """The area step of an admin's draft: the area picker, with every area one tap away."""
+    await area_picker.ask(ctx, question, [[(ctx.t("alert.everywhere_button"), everywhere)], cancel])
+
+
+async def pick_area(ctx: Context, action: str | None, everywhere: str) -> bool:
+    """Take the area step's input; True once an area (or every area) is in the draft."""
+    code = EVERYWHERE if action == everywhere else await area_picker.handle(ctx, action)
+    if code is None:
+        return False
+    ctx.update_draft(area=code, picker=None)
+    return True
+
+
+async def drafted_reach(ctx: Context) -> tuple[str, int]:
+    """The draft's area and how many chats it reaches now."""
+    code = str(ctx.draft.get("area", EVERYWHERE))
+    # The event's own session: a second connection would wait while this one holds the lock.
+    return code, await bulletins.count_reach(ctx.session, reach(ctx.areas, code))
+
+
+async def ended_unless_admin(ctx: Context) -> bool:
+    """An admin's draft whose writer is no longer admin ends here, as an unknown command."""
+    if await is_admin(ctx):
+        return False
+    ctx.end_flow()
+    ctx.say(ctx.t("command.unknown"))
+    show_menu(ctx)
+    return True
+
+
 async def start(ctx: Context) -> None:
     """Begin an alert: ask for its text."""
     ctx.chat.data = {}
@@ -76,17 +109,14 @@ async def prompt(ctx: Context) -> None:
     if step == Step.TEXT:
         ctx.ask(ctx.t("alert.ask_text", min=TEXT_MIN, max=TEXT_MAX), [_cancel(ctx)])
     elif step == Step.AREA:
-        everywhere = [(ctx.t("alert.everywhere_button"), "alert:everywhere")]
-        await area_picker.ask(ctx, ctx.t("alert.ask_area"), [everywhere, _cancel(ctx)])
+        await ask_area(ctx, ctx.t("alert.ask_area"), "alert:everywhere", _cancel(ctx))
     else:
         await _preview(ctx)
 
 
 async def _preview(ctx: Context) -> None:
     """The alert exactly as residents will see it, with how many it reaches, to confirm."""
-    code = str(ctx.draft.get("area", EVERYWHERE))
-    # The event's own session: a second connection would wait while this one holds the lock.
-    count = await bulletins.count_reach(ctx.session, reach(ctx.areas, code))
+    code, count = await drafted_reach(ctx)
     shown = resident_text(
         ctx.services.translate, ctx.chat.language, area_name(ctx, code), str(ctx.draft["text"])
     )
@@ -106,10 +136,7 @@ async def _preview(ctx: Context) -> None:
 
 async def handle(ctx: Context, action: str | None) -> None:
     """Take input at the current step; each step authorised again as it runs."""
-    if not await is_admin(ctx):
-        ctx.end_flow()
-        ctx.say(ctx.t("command.unknown"))
-        show_menu(ctx)
+    if await ended_unless_admin(ctx):
         return
     if action == "alert:cancel":
         ctx.end_flow()
@@ -120,7 +147,8 @@ async def handle(ctx: Context, action: str | None) -> None:
     if step == Step.TEXT:
         await _receive_text(ctx)
     elif step == Step.AREA:
-        await _receive_area(ctx, action)
+        if await pick_area(ctx, action, "alert:everywhere"):
+            ctx.go(NAME, Step.PREVIEW)
     elif action == "alert:send":
         await _send(ctx)
         return
@@ -144,16 +172,6 @@ async def _receive_text(ctx: Context) -> None:
         ctx.update_draft(text=text)
         area_picker.reset(ctx)
         ctx.go(NAME, Step.AREA if "area" not in ctx.draft else Step.PREVIEW)
-
-
-async def _receive_area(ctx: Context, action: str | None) -> None:
-    if action == "alert:everywhere":
-        code: str | None = EVERYWHERE
-    else:
-        code = await area_picker.handle(ctx, action)
-    if code is not None:
-        ctx.update_draft(area=code, picker=None)
-        ctx.go(NAME, Step.PREVIEW)
 
 
 async def _send(ctx: Context) -> None:

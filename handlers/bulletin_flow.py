@@ -14,7 +14,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from handlers import area_picker, menu
-from handlers.alerts import EVERYWHERE, area_name, reach
+from handlers.alerts import (
+    EVERYWHERE,
+    area_name,
+    ask_area,
+    drafted_reach,
+    ended_unless_admin,
+    pick_area,
+    reach,
+)
 from handlers.context import Context
 from handlers.flow import FlowSpec
 from handlers.menu import show_menu
@@ -103,8 +111,7 @@ async def prompt(ctx: Context) -> None:
     if step == Step.TEXT:
         ctx.ask(ctx.t("bulletin.ask_text", min=TEXT_MIN, max=TEXT_MAX), [_cancel(ctx)])
     elif step == Step.AREA:
-        everywhere = [(ctx.t("alert.everywhere_button"), "bul:everywhere")]
-        await area_picker.ask(ctx, ctx.t("bulletin.ask_area"), [everywhere, _cancel(ctx)])
+        await ask_area(ctx, ctx.t("bulletin.ask_area"), "bul:everywhere", _cancel(ctx))
     elif step == Step.TOPIC:
         rows = [[(ctx.t(f"topic.{topic}"), f"bul:topic:{topic}")] for topic in TOPICS]
         ctx.ask(ctx.t("bulletin.ask_topic"), [*rows, _cancel(ctx)])
@@ -119,9 +126,7 @@ async def prompt(ctx: Context) -> None:
 
 async def _preview(ctx: Context) -> None:
     """The bulletin exactly as residents will see it, when it goes, and to how many."""
-    code = str(ctx.draft.get("area", EVERYWHERE))
-    # The event's own session: a second connection would wait while this one holds the lock.
-    count = await bulletins.count_reach(ctx.session, reach(ctx.areas, code))
+    code, count = await drafted_reach(ctx)
     shown = ctx.t("bulletins.header", area=area_name(ctx, code))
     ctx.say(ctx.t("bulletin.preview_intro", count=count, when=_describe(ctx)))
     ctx.ask(
@@ -140,10 +145,7 @@ def _describe(ctx: Context) -> str:
 
 async def handle(ctx: Context, action: str | None) -> None:
     """Take input at the current step; each step authorised again as it runs."""
-    if not await is_admin(ctx):
-        ctx.end_flow()
-        ctx.say(ctx.t("command.unknown"))
-        show_menu(ctx)
+    if await ended_unless_admin(ctx):
         return
     if action == "bul:cancel":
         ctx.end_flow()
@@ -154,9 +156,7 @@ async def handle(ctx: Context, action: str | None) -> None:
     if step == Step.TEXT:
         _receive_text(ctx)
     elif step == Step.AREA:
-        code = EVERYWHERE if action == "bul:everywhere" else await area_picker.handle(ctx, action)
-        if code is not None:
-            ctx.update_draft(area=code, picker=None)
+        if await pick_area(ctx, action, "bul:everywhere"):
             ctx.go(NAME, Step.TOPIC)
     elif step == Step.TOPIC and action and action.removeprefix("bul:topic:") in TOPICS:
         ctx.update_draft(topic=action.removeprefix("bul:topic:"))
