@@ -9,8 +9,9 @@ SQLite database is seeded directly (tests/outbox_seed.py): active subscriptions 
 Telegram chats to Phường Bến Thành, then an alert to that ward with its pending run, created
 while the bot runs (as /alert would). The phases, one after the other:
 
-    (a) unlimited fake, N subscribers, TIPLINE_TELEGRAM_MESSAGES_PER_SECOND=1000 (the most the
-        settings allow): messages/s (first copy to last), the bot's peak memory (VmHWM) and CPU
+    (a) unlimited fake, N subscribers, TIPLINE_TELEGRAM_MESSAGES_PER_SECOND=0 (no overall pace,
+        so the figure is the outbox's own capacity): messages/s (first copy to last), the bot's
+        peak memory (VmHWM) and CPU
     (d) during (a), and before it while the bot is idle: residents (their own chats, not
         subscribed) each sending /help, waiting for the whole answer, pausing, again; the first
         answer's latency (inject -> first sendMessage to that chat), p50/p95
@@ -51,7 +52,6 @@ if str(ROOT) not in sys.path:
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 import telegram  # noqa: E402
-from aiolimiter import AsyncLimiter  # noqa: E402
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup  # noqa: E402
 from telegram.error import RetryAfter, TelegramError  # noqa: E402
 
@@ -75,7 +75,7 @@ from tests.outbox_seed import (  # noqa: E402
 )
 
 SECRET_KEY = "bench-fanout-secret-key-0123456789-abcdefgh"
-MAX_RATE = 1000  # TIPLINE_TELEGRAM_MESSAGES_PER_SECOND: the settings allow no more
+UNPACED = "0"  # TIPLINE_TELEGRAM_MESSAGES_PER_SECOND: no overall pace (a test server only)
 TELEGRAM_LIMIT = 30  # messages per second overall
 RATE_GOAL = 2000.0
 MEMORY_GOAL_MB = 300.0
@@ -86,8 +86,6 @@ REPLY_TIMEOUT = 15.0  # for one resident's answer
 RESIDENT_PAUSE = 0.6  # between a resident's messages: inside the bot's 20-per-10-s flood limit
 ANSWER_SETTLE = 1.0  # while learning how many messages answer /help
 REPORT_TIMEOUT = 30.0
-CALIBRATION_SECONDS = 2.0
-CALIBRATION_WAITERS = 16  # the drainer's default concurrency
 FIRST_RESIDENT = 880_000_000
 FIRST_CHAT = {"a": 881_000_000, "b": 882_000_000, "c": 883_000_000}
 ADMIN_CHAT = 879_999_999
@@ -429,30 +427,6 @@ async def run_template(chat_ids: Sequence[int], payload: JSONDict, seconds: floa
     return result
 
 
-# --- the pace alone --------------------------------------------------------------------------
-
-
-async def limiter_alone(rate: float, seconds: float = CALIBRATION_SECONDS) -> float:
-    """What the drainer's pacing alone reaches here: a bucket-of-one AsyncLimiter, 16 waiters."""
-    limiter = AsyncLimiter(1, 1 / rate)
-    passed = 0
-
-    async def waiter() -> None:
-        nonlocal passed
-        while True:
-            await limiter.acquire()
-            passed += 1
-
-    tasks = [asyncio.create_task(waiter()) for _ in range(CALIBRATION_WAITERS)]
-    started = time.perf_counter()
-    await asyncio.sleep(seconds)
-    elapsed = time.perf_counter() - started
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    return passed / elapsed
-
-
 # --- report --------------------------------------------------------------------------------
 
 
@@ -479,9 +453,9 @@ def print_table(headings: Sequence[str], rows: Sequence[tuple[str, Sequence[str]
         print(line(label, cells))
 
 
-def print_unlimited(a: Fanout, pace_alone: float) -> None:
+def print_unlimited(a: Fanout) -> None:
     """(a): the fan-out against the unlimited fake."""
-    print(f"\n(a) {a.recipients} subscribers, unlimited fake, {MAX_RATE} msg/s configured")
+    print(f"\n(a) {a.recipients} subscribers, unlimited fake, the outbox unpaced")
     share = cpu_share(a)
     per_message = 1000 * a.cpu / a.delivered if a.delivered else 0.0
     print_table(
@@ -494,7 +468,6 @@ def print_unlimited(a: Fanout, pace_alone: float) -> None:
             ("bot CPU (% of a core)", [f"{100 * share:.0f}"]),
             ("bot CPU per message (ms)", [f"{per_message:.2f}"]),
             ("admin's report", ["yes" if a.report else "NO"]),
-            (f"pacing alone, AsyncLimiter at {MAX_RATE}/s", [f"{pace_alone:.0f}"]),
         ],
     )
 
@@ -544,13 +517,12 @@ def cpu_share(result: Fanout) -> float:
 
 
 def why_slow(results: Results) -> str:
-    """Why (a) stays under the rate goal: the configured cap, and what the pacing reaches."""
+    """What bounds (a) when it stays under the rate goal."""
     a = results.a
+    per_message = 1000 * a.cpu / a.delivered if a.delivered else 0.0
     return (
-        f"out of reach by configuration: TIPLINE_TELEGRAM_MESSAGES_PER_SECOND allows at most "
-        f"{MAX_RATE}; the drainer reached {a.rate / MAX_RATE:.0%} of that at "
-        f"{cpu_share(a):.0%} of one core, so pacing-bound, not CPU-bound: its bucket-of-one "
-        f"limiter wakes once per send and alone reaches {results.pace_alone:.0f}/s here"
+        f"the bot used {cpu_share(a):.0%} of one core, {per_message:.2f} ms per message; "
+        f"the fake server and the residents share the other core"
     )
 
 
@@ -597,7 +569,7 @@ def report(options: Options, results: Results) -> int:
         f"{os.cpu_count()} cores; (a) {options.subscribers} subscribers, (b)/(c) "
         f"{options.limited} chats, {options.residents} residents"
     )
-    print_unlimited(a, results.pace_alone)
+    print_unlimited(a)
     print_limited(b, c)
     print_latency(a)
     print_goals(results)
@@ -636,7 +608,7 @@ def phases(options: Options, folder: Path) -> tuple[Phase, Phase]:
         options.subscribers,
         "881000:AAE-fanout-bench-unlimited-0123456789",
         folder / "a",
-        {"TIPLINE_TELEGRAM_MESSAGES_PER_SECOND": str(MAX_RATE)},
+        {"TIPLINE_TELEGRAM_MESSAGES_PER_SECOND": UNPACED},
         options.residents,
         options.idle_seconds,
         options.phase_timeout or 60 + options.subscribers / 200,
@@ -658,24 +630,22 @@ def phases(options: Options, folder: Path) -> tuple[Phase, Phase]:
 
 @dataclass(frozen=True)
 class Results:
-    """Every phase's figures, and what the pacing alone reaches on this machine."""
+    """Every phase's figures."""
 
     a: Fanout
     b: Fanout
     c: Template
-    pace_alone: float
 
 
 async def run(options: Options) -> Results:
-    """The pacing alone, then every phase, one after the other."""
-    pace_alone = await limiter_alone(MAX_RATE)
+    """Every phase, one after the other."""
     with tempfile.TemporaryDirectory(prefix="tipline-fanout-") as tmp:
         unlimited, limited = phases(options, Path(tmp))
         a = await run_tipline(unlimited)
         b = await run_tipline(limited)
         chats = [FIRST_CHAT["c"] + n for n in range(options.limited)]
         c = await run_template(chats, b.payload, limited.timeout)
-    return Results(a, b, c, pace_alone)
+    return Results(a, b, c)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:

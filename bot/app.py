@@ -203,7 +203,7 @@ async def start_broadcasts(core: Core, telegram: TelegramChannel | None) -> None
                 services.sessions,
                 sender,
                 services.vault,
-                overall_per_second=settings.telegram_messages_per_second,
+                overall_per_second=settings.telegram_messages_per_second or None,
                 per_group_per_minute=settings.telegram_group_messages_per_minute,
             )
         )

@@ -1,19 +1,22 @@
 """Drains one channel's outbox at the platform's pace and records what became of each delivery.
 
 Deliveries are claimed in batches and sent as one chain per chat, in order. Pacing, all in this
-process: overall with `aiolimiter` (a bucket of one, so sends are spaced evenly and never burst
-past a rolling one-second window); per chat one message per interval and per group N a minute,
-timed from when the previous send to that chat came back (the platform counted it no later).
-A flood wait pauses the whole drainer. A claimed delivery whose turn is not within `hold`
-seconds goes back to the queue uncounted, so no claim outlives its lease. The next batch is
-claimed while the last one's stragglers are still out, so one slow send stalls nobody else.
-Outcomes are written a few statements per short transaction, never around a send.
+process: overall with `aiolimiter`, a little under the rate (a bucket of a hundredth of it, so
+sends are spaced evenly with no burst past a rolling second: a bucket of one would wake the
+loop once per send, which alone caps it near 800 a second); per chat one message per interval
+and per group N a minute, timed from when the previous send to that chat came back (the
+platform counted it no later). A flood wait pauses the whole drainer. A claimed delivery whose
+turn is not within `hold` seconds goes back to the queue uncounted, so no claim outlives its
+lease. The next batch is claimed while the last one's stragglers are still out, so one slow
+send stalls nobody else. Outcomes are written a few statements per short transaction, never
+around a send.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import Counter, deque
@@ -27,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from broadcasts.senders import OutboundMessage, Outcome, Sender, SendResult
 from storage.crypto import Vault
-from storage.models import Delivery, utcnow
+from storage.models import utcnow
 from storage.repositories import outbox
 
 log = logging.getLogger(__name__)
@@ -42,6 +45,10 @@ GROUP_WINDOW = 60.0
 PACER_SIZE = 10_000  # chats remembered before an early prune
 ERROR_PAUSE = 1.0
 DUE_MARGIN = 0.01  # wake just after a put-off delivery is due, not just before
+# Paced this far under the overall rate: sends leave evenly but arrive with a few milliseconds
+# of jitter, and at exactly the rate one late send puts the rate + 1st inside a second.
+RATE_MARGIN = 0.01
+MESSAGES_KEPT = 64  # parsed payloads: a run has one per language
 
 Operation = Callable[[AsyncSession], Awaitable[None]]
 
@@ -60,42 +67,50 @@ class _Job:
 
 
 class _Pacer:
-    """When each chat may be sent to next, by keyed hash: a small map, pruned as it goes."""
+    """When each chat may be sent to next, by keyed hash: small maps, pruned as they go.
+
+    Private chats keep only their last send, forgotten once their interval has passed; groups
+    keep their sends of the last minute. A 100,000-chat run so remembers about a second's chats.
+    """
 
     def __init__(self, per_chat_interval: float, per_group_per_minute: int) -> None:
         self._chat_interval = per_chat_interval
         self._group_limit = per_group_per_minute
-        self._recent: dict[str, deque[float]] = {}
+        self._chats: dict[str, float] = {}
+        self._groups: dict[str, deque[float]] = {}
         self._pruned = time.monotonic()
 
     def wait(self, key: str, group: bool, now: float) -> float:
         """Seconds until this chat may have one more message (0: now)."""
-        sent = self._recent.get(key)
+        if not group:
+            last = self._chats.get(key)
+            return 0.0 if last is None else max(0.0, last + self._chat_interval - now)
+        sent = self._groups.get(key)
         if not sent:
             return 0.0
-        span, limit = self._limit(group)
-        while sent and sent[0] <= now - span:
+        while sent and sent[0] <= now - GROUP_WINDOW:
             sent.popleft()
-        return 0.0 if len(sent) < limit else sent[0] + span - now
+        return 0.0 if len(sent) < self._group_limit else sent[0] + GROUP_WINDOW - now
 
     def record(self, key: str, group: bool, now: float) -> None:
         """A send to this chat just came back."""
-        sent = self._recent.get(key)
-        if sent is None:
-            sent = self._recent[key] = deque(maxlen=self._limit(group)[1])
-        sent.append(now)
+        if group:
+            sent = self._groups.get(key)
+            if sent is None:
+                sent = self._groups[key] = deque(maxlen=self._group_limit)
+            sent.append(now)
+        else:
+            self._chats[key] = now
         since = now - self._pruned
-        if since > GROUP_WINDOW or (len(self._recent) > PACER_SIZE and since > 1.0):
+        if since > GROUP_WINDOW or (len(self._chats) > PACER_SIZE and since > 1.0):
             self._prune(now)
 
-    def _limit(self, group: bool) -> tuple[float, int]:
-        return (GROUP_WINDOW, self._group_limit) if group else (self._chat_interval, 1)
-
     def _prune(self, now: float) -> None:
-        """Forget chats with no send inside the longest window."""
+        """Forget chats whose window has passed."""
         self._pruned = now
-        cutoff = now - max(GROUP_WINDOW, self._chat_interval)
-        self._recent = {key: sent for key, sent in self._recent.items() if sent[-1] > cutoff}
+        chats_cutoff, groups_cutoff = now - self._chat_interval, now - GROUP_WINDOW
+        self._chats = {key: last for key, last in self._chats.items() if last > chats_cutoff}
+        self._groups = {key: sent for key, sent in self._groups.items() if sent[-1] > groups_cutoff}
 
 
 class _Recorder:
@@ -208,10 +223,10 @@ class Drainer:
         sender: Sender,
         vault: Vault,
         *,
-        overall_per_second: float = 30.0,
+        overall_per_second: float | None = 30.0,
         per_chat_interval: float = 1.0,
         per_group_per_minute: int = 20,
-        batch: int = 50,
+        batch: int = 200,
         concurrency: int = 16,
         max_attempts: int = 5,
         lease: timedelta = timedelta(seconds=60),
@@ -220,8 +235,10 @@ class Drainer:
         hold: float = 2.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        if overall_per_second <= 0 or batch < 1 or concurrency < 1 or max_attempts < 1:
-            raise ValueError("rates, batch, concurrency and max_attempts must be positive")
+        if overall_per_second is not None and overall_per_second <= 0:
+            raise ValueError("the overall rate must be positive (or None: unpaced)")
+        if batch < 1 or concurrency < 1 or max_attempts < 1:
+            raise ValueError("batch, concurrency and max_attempts must be positive")
         self.sessions = sessions
         self.sender = sender
         self.vault = vault
@@ -233,16 +250,21 @@ class Drainer:
         # (about 1.5 batches): together well inside the lease.
         self.hold = min(hold, lease.total_seconds() / 4)
         self.clock = clock
-        # A bucket of one: even spacing, no burst on top of a full second's worth.
-        self._limiter = AsyncLimiter(1, 1 / overall_per_second)
-        # Claim no more than can go out within `hold` at the overall rate.
-        self._claim_size = max(1, min(batch, int(overall_per_second * self.hold)))
+        self._limiter: AsyncLimiter | None = None
+        self._claim_size = batch
+        if overall_per_second is not None:
+            rate = overall_per_second * (1 - RATE_MARGIN)
+            burst = max(1, int(rate // 100))
+            self._limiter = AsyncLimiter(burst, burst / rate)
+            # Claim no more than can go out within `hold` at the overall rate.
+            self._claim_size = max(1, min(batch, int(overall_per_second * self.hold)))
         self._in_flight = asyncio.Semaphore(concurrency)
         self._pacer = _Pacer(per_chat_interval, per_group_per_minute)
         self._recorder = _Recorder(sessions, clock, self.notify)
         # Chats that blocked the bot lately: a claim racing their outcome's write sends nothing.
         self._blocked: dict[str, float] = {}
         self._chains: dict[str, deque[_Job]] = {}
+        self._messages: dict[str, OutboundMessage] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._paused_until = 0.0
         self._wakeup = asyncio.Event()
@@ -305,7 +327,7 @@ class Drainer:
                 self._start(job)
         return len(claimed)
 
-    def _job(self, delivery: Delivery, deadline: float) -> _Job | None:
+    def _job(self, delivery: outbox.Claimed, deadline: float) -> _Job | None:
         """Decrypt and parse one delivery, or give it up (the reason only, never the address)."""
         plain = self.vault.decrypt(delivery.address_enc)
         if plain is None:
@@ -316,7 +338,7 @@ class Drainer:
             self._recorder.give_up(delivery.id, "bad address")
             return None
         try:
-            message = OutboundMessage.from_payload(delivery.payload)
+            message = self._message(delivery.payload)
         except (TypeError, ValueError):
             self._recorder.give_up(delivery.id, "bad payload")
             return None
@@ -330,6 +352,15 @@ class Drainer:
             delivery.attempts,
             deadline,
         )
+
+    def _message(self, payload: str) -> OutboundMessage:
+        """A stored payload parsed, once for all the copies of a run's message."""
+        message = self._messages.get(payload)
+        if message is None:
+            if len(self._messages) >= MESSAGES_KEPT:
+                self._messages.clear()
+            message = self._messages[payload] = OutboundMessage.from_payload(json.loads(payload))
+        return message
 
     def _start(self, job: _Job) -> None:
         """Queue a job behind its chat's running chain, or start a chain for it."""
@@ -377,7 +408,8 @@ class Drainer:
             now = time.monotonic()
             wait = max(self._pacer.wait(job.address_hash, job.group, now), self._paused_until - now)
             if wait <= 0:
-                await self._limiter.acquire()
+                if self._limiter is not None:
+                    await self._limiter.acquire()
                 if self._paused_until <= time.monotonic():
                     return None
                 continue  # a flood wait began while this one queued for the limiter

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -107,12 +108,19 @@ class Fanout:
                 return None
             rows = await bulletins.recipients(session, bulletin, run.cursor, self.page)
             now = utcnow()
+            payloads: dict[str, dict[str, Any]] = {}  # one per language, not per recipient
+
+            def payload(language: str) -> dict[str, Any]:
+                if language not in payloads:
+                    payloads[language] = self.compose(language, bulletin, run).to_payload()
+                return payloads[language]
+
             deliveries = [
                 {
                     "channel": row.channel,
                     "address_hash": row.address_hash,
                     "address_enc": row.address_enc,
-                    "payload": self.compose(row.language, bulletin, run).to_payload(),
+                    "payload": payload(row.language),
                     "run_id": run.id,
                     "created_at": now,
                 }

@@ -142,7 +142,9 @@ async def test_outreach_report(core: Core, tmp_path: Path) -> None:
     assert "alerts sent: 1, bulletins sent: 0" in shown.stdout
     assert "messages delivered: 3, not delivered: 1" in shown.stdout
     assert "Phường Bến Thành" in shown.stdout
-    table = run_cli(tmp_path, env, "bulletin", "report", "--from", day, "--to", day, "--csv")
+    table = run_cli(
+        tmp_path, env, "bulletin", "report", "--from", day, "--to", day, "--tz", "UTC", "--csv"
+    )
     assert table.stdout.splitlines()[0].startswith("run,time,kind,area,topic,sent,residents")
     assert ",alert," in table.stdout and ",3,3,1" in table.stdout
     wrong = run_cli(tmp_path, env, "bulletin", "report", "--from", day, "--to", "2000-01-01")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, insert, or_, select, update
+from sqlalchemy import Table, Text, cast, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +15,23 @@ from storage.models import Delivery
 from storage.repositories import chats
 
 QUEUED, SENDING, SENT, FAILED, BLOCKED = "queued", "sending", "sent", "failed", "blocked"
+# The drainer's statements go to the table, not the ORM: no identity map to keep in step.
+_outbox: Table = Delivery.__table__  # type: ignore[assignment]
+_c = _outbox.c
+
+
+_payload_text = cast(_c.payload, Text).label("payload")
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A delivery taken for sending; `attempts` counts this one."""
+
+    id: int
+    address_hash: str
+    address_enc: str
+    payload: str  # as stored (JSON): a run's copies share one text, parsed once by the drainer
+    attempts: int
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -28,13 +46,12 @@ async def enqueue(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
     """
     if not rows:
         return 0
-    table: Table = Delivery.__table__  # type: ignore[assignment]
     if _dialect(session) == "postgresql":
-        statement: Any = postgresql.insert(table).on_conflict_do_nothing()
+        statement: Any = postgresql.insert(_outbox).on_conflict_do_nothing()
     elif _dialect(session) == "sqlite":
-        statement = sqlite.insert(table).on_conflict_do_nothing()
+        statement = sqlite.insert(_outbox).on_conflict_do_nothing()
     else:
-        statement = insert(table)
+        statement = insert(_outbox)
     values = [
         {
             "status": QUEUED,
@@ -51,40 +68,45 @@ async def enqueue(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
 
 async def claim(
     session: AsyncSession, channel: str, now: datetime, limit: int, lease: timedelta
-) -> list[Delivery]:
-    """Take up to `limit` due deliveries of a channel for sending, oldest first.
+) -> list[Claimed]:
+    """Take up to `limit` due deliveries of a channel for sending, the longest due first.
 
     A claimed delivery is `sending` until its lease ends; one whose sender died with it becomes
-    due again then (sent at least once; the duplicates are at most the sends in flight). On
-    PostgreSQL rows are claimed with FOR UPDATE SKIP LOCKED, so several processes share an outbox.
+    due again then (sent at least once; the duplicates are at most the sends in flight), and is
+    taken before queued ones. Each status is read in its index's order, so a claim reads only
+    the rows it takes however many were sent before. On PostgreSQL rows are claimed with
+    FOR UPDATE SKIP LOCKED, so several processes share an outbox.
     """
-    query = (
-        select(Delivery)
-        .where(
-            Delivery.channel == channel,
-            or_(Delivery.status == QUEUED, Delivery.status == SENDING),
-            Delivery.next_attempt_at <= now,
+    rows: list[Any] = []
+    for status in (SENDING, QUEUED):
+        if len(rows) >= limit:
+            break
+        query = (
+            select(_c.id, _c.address_hash, _c.address_enc, _payload_text, _c.attempts)
+            .where(_c.channel == channel, _c.status == status, _c.next_attempt_at <= now)
+            .order_by(_c.next_attempt_at, _c.id)
+            .limit(limit - len(rows))
         )
-        .order_by(Delivery.id)
-        .limit(limit)
-    )
-    if _dialect(session) == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    claimed = list(await session.scalars(query))
-    if claimed:
+        if _dialect(session) == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        rows.extend((await session.execute(query)).all())
+    if rows:
         await session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_([d.id for d in claimed]))
-            .values(status=SENDING, next_attempt_at=now + lease, attempts=Delivery.attempts + 1)
+            update(_outbox)
+            .where(_c.id.in_([row.id for row in rows]))
+            .values(status=SENDING, next_attempt_at=now + lease, attempts=_c.attempts + 1)
         )
-    return claimed
+    return [
+        Claimed(row.id, row.address_hash, row.address_enc, row.payload, row.attempts + 1)
+        for row in rows
+    ]
 
 
 async def mark_sent(session: AsyncSession, delivery_id: int, now: datetime) -> None:
     """The platform accepted it."""
     await session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id)
+        update(_outbox)
+        .where(_c.id == delivery_id)
         .values(status=SENT, sent_at=now, last_error=None)
     )
 
@@ -93,8 +115,8 @@ async def mark_sent_many(session: AsyncSession, delivery_ids: Sequence[int], now
     """The platform accepted these (one UPDATE for a drainer's batch of successes)."""
     if delivery_ids:
         await session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(delivery_ids))
+            update(_outbox)
+            .where(_c.id.in_(delivery_ids))
             .values(status=SENT, sent_at=now, last_error=None)
         )
 
@@ -112,22 +134,20 @@ async def release(
     values: dict[str, Any] = {
         "status": QUEUED,
         "next_attempt_at": at,
-        "attempts": Delivery.attempts - 1,  # `sending` rows were claimed: at least 1
+        "attempts": _c.attempts - 1,  # `sending` rows were claimed: at least 1
     }
     if error is not None:
         values["last_error"] = error[:64]
     await session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(delivery_ids), Delivery.status == SENDING)
-        .values(**values)
+        update(_outbox).where(_c.id.in_(delivery_ids), _c.status == SENDING).values(**values)
     )
 
 
 async def retry_later(session: AsyncSession, delivery_id: int, at: datetime, error: str) -> None:
     """Try again at a time (a flood wait or a transient failure)."""
     await session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id)
+        update(_outbox)
+        .where(_c.id == delivery_id)
         .values(status=QUEUED, next_attempt_at=at, last_error=error[:64])
     )
 
@@ -135,20 +155,18 @@ async def retry_later(session: AsyncSession, delivery_id: int, at: datetime, err
 async def give_up(session: AsyncSession, delivery_id: int, error: str) -> None:
     """Failed for good (too many attempts, or refused)."""
     await session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id)
-        .values(status=FAILED, last_error=error[:64])
+        update(_outbox).where(_c.id == delivery_id).values(status=FAILED, last_error=error[:64])
     )
 
 
 async def mark_blocked(session: AsyncSession, delivery_id: int, address_hash: str) -> None:
     """The chat blocked the bot: this delivery and the chat's other queued ones are not sent."""
     await session.execute(
-        update(Delivery)
+        update(_outbox)
         .where(
             or_(
-                Delivery.id == delivery_id,
-                (Delivery.address_hash == address_hash) & (Delivery.status == QUEUED),
+                _c.id == delivery_id,
+                (_c.address_hash == address_hash) & (_c.status == QUEUED),
             )
         )
         .values(status=BLOCKED, last_error="blocked")
@@ -159,8 +177,8 @@ async def mark_blocked(session: AsyncSession, delivery_id: int, address_hash: st
 async def next_due(session: AsyncSession, channel: str) -> datetime | None:
     """When a channel's next delivery comes due (or its oldest claim's lease ends), if any."""
     due: datetime | None = await session.scalar(
-        select(func.min(Delivery.next_attempt_at)).where(
-            Delivery.channel == channel, Delivery.status.in_((QUEUED, SENDING))
+        select(func.min(_c.next_attempt_at)).where(
+            _c.channel == channel, _c.status.in_((QUEUED, SENDING))
         )
     )
     return due
@@ -169,9 +187,7 @@ async def next_due(session: AsyncSession, channel: str) -> datetime | None:
 async def counts(session: AsyncSession, run_id: int) -> dict[str, int]:
     """Deliveries of a run by status."""
     rows = await session.execute(
-        select(Delivery.status, func.count())
-        .where(Delivery.run_id == run_id)
-        .group_by(Delivery.status)
+        select(_c.status, func.count()).where(_c.run_id == run_id).group_by(_c.status)
     )
     return {str(status): int(n) for status, n in rows}
 
@@ -179,8 +195,6 @@ async def counts(session: AsyncSession, run_id: int) -> dict[str, int]:
 async def pending(session: AsyncSession, channel: str) -> int:
     """Deliveries of a channel still to be sent (queued or in flight)."""
     count = await session.scalar(
-        select(func.count()).where(
-            Delivery.channel == channel, Delivery.status.in_((QUEUED, SENDING))
-        )
+        select(func.count()).where(_c.channel == channel, _c.status.in_((QUEUED, SENDING)))
     )
     return int(count or 0)
