@@ -23,7 +23,7 @@ from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
+from functools import lru_cache, partial
 
 from aiolimiter import AsyncLimiter
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -64,6 +64,12 @@ class _Job:
     message: OutboundMessage
     attempts: int
     deadline: float  # monotonic time after which it goes back rather than wait for its turn
+
+
+@lru_cache(maxsize=MESSAGES_KEPT)
+def _parsed(payload: str) -> OutboundMessage:
+    """A stored payload parsed, once for all the copies of a run's message."""
+    return OutboundMessage.from_payload(json.loads(payload))
 
 
 class _Pacer:
@@ -264,7 +270,6 @@ class Drainer:
         # Chats that blocked the bot lately: a claim racing their outcome's write sends nothing.
         self._blocked: dict[str, float] = {}
         self._chains: dict[str, deque[_Job]] = {}
-        self._messages: dict[str, OutboundMessage] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._paused_until = 0.0
         self._wakeup = asyncio.Event()
@@ -338,7 +343,7 @@ class Drainer:
             self._recorder.give_up(delivery.id, "bad address")
             return None
         try:
-            message = self._message(delivery.payload)
+            message = _parsed(delivery.payload)
         except (TypeError, ValueError):
             self._recorder.give_up(delivery.id, "bad payload")
             return None
@@ -352,15 +357,6 @@ class Drainer:
             delivery.attempts,
             deadline,
         )
-
-    def _message(self, payload: str) -> OutboundMessage:
-        """A stored payload parsed, once for all the copies of a run's message."""
-        message = self._messages.get(payload)
-        if message is None:
-            if len(self._messages) >= MESSAGES_KEPT:
-                self._messages.clear()
-            message = self._messages[payload] = OutboundMessage.from_payload(json.loads(payload))
-        return message
 
     def _start(self, job: _Job) -> None:
         """Queue a job behind its chat's running chain, or start a chain for it."""

@@ -31,7 +31,7 @@ def _seconds(value: Any, default: float | None) -> float | None:
 class AiohttpRequest(BaseRequest):
     """A BaseRequest over one aiohttp ClientSession with a bounded connection pool."""
 
-    __slots__ = ("_connections", "_pool_timeout", "_read_timeout", "_session")
+    __slots__ = ("_connections", "_pool_timeout", "_post_limits", "_read_timeout", "_session")
 
     def __init__(
         self,
@@ -42,6 +42,9 @@ class AiohttpRequest(BaseRequest):
         self._connections = connections
         self._read_timeout = read_timeout
         self._pool_timeout = pool_timeout
+        self._post_limits = self._limits(
+            read_timeout, DEFAULT_TIMEOUT, DEFAULT_TIMEOUT, pool_timeout
+        )
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -77,34 +80,32 @@ class AiohttpRequest(BaseRequest):
         pool_timeout: Any = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
         """Send one request; a timeout is TimedOut, any other transport failure NetworkError."""
-        if self._session is None or self._session.closed:
-            raise RuntimeError("AiohttpRequest is not initialized")
         files = request_data.multipart_data if request_data and request_data.contains_files else {}
-        read = _seconds(read_timeout, self._read_timeout)
-        write = _seconds(write_timeout, MEDIA_WRITE_TIMEOUT if files else DEFAULT_TIMEOUT)
-        connect = _seconds(connect_timeout, DEFAULT_TIMEOUT)
-        pool = _seconds(pool_timeout, self._pool_timeout)
+        limits = self._limits(
+            _seconds(read_timeout, self._read_timeout),
+            _seconds(write_timeout, MEDIA_WRITE_TIMEOUT if files else DEFAULT_TIMEOUT),
+            _seconds(connect_timeout, DEFAULT_TIMEOUT),
+            _seconds(pool_timeout, self._pool_timeout),
+        )
+        body, headers = _body(request_data, files)
+        return await self._send(method, url, body, headers, limits)
+
+    async def post_json(self, url: str | URL, body: bytes) -> tuple[int, bytes]:
+        """POST a ready JSON body with the default timeouts: the outbox's way past PTB's objects."""
+        return await self._send("POST", url, body, _JSON, self._post_limits)
+
+    @staticmethod
+    def _limits(
+        read: float | None, write: float | None, connect: float | None, pool: float | None
+    ) -> aiohttp.ClientTimeout:
+        """PTB's four timeouts as aiohttp's."""
         # aiohttp's `connect` covers waiting for a pooled connection and opening one.
         acquire = None if connect is None or pool is None else connect + pool
         # aiohttp has no write timeout of its own: a slow upload is bounded by the whole call.
         total = None if read is None or write is None else read + write + (acquire or 0.0)
-        timeout = aiohttp.ClientTimeout(
+        return aiohttp.ClientTimeout(
             total=total, connect=acquire, sock_connect=connect, sock_read=read
         )
-        body, headers = _body(request_data, files)
-        return await self._send(method, url, body, headers, timeout)
-
-    async def post_json(self, url: str | URL, body: bytes) -> tuple[int, bytes]:
-        """POST a ready JSON body with the default timeouts: the outbox's way past PTB's objects."""
-        if self._session is None or self._session.closed:
-            raise RuntimeError("AiohttpRequest is not initialized")
-        acquire = None if self._pool_timeout is None else DEFAULT_TIMEOUT + self._pool_timeout
-        read = self._read_timeout
-        total = None if read is None else read + DEFAULT_TIMEOUT + (acquire or 0.0)
-        timeout = aiohttp.ClientTimeout(
-            total=total, connect=acquire, sock_connect=DEFAULT_TIMEOUT, sock_read=read
-        )
-        return await self._send("POST", url, body, _JSON, timeout)
 
     async def _send(
         self,
@@ -115,7 +116,8 @@ class AiohttpRequest(BaseRequest):
         limits: aiohttp.ClientTimeout,
     ) -> tuple[int, bytes]:
         """One request; a timeout is TimedOut, any other transport failure NetworkError."""
-        assert self._session is not None
+        if self._session is None or self._session.closed:
+            raise RuntimeError("AiohttpRequest is not initialized")
         try:
             async with self._session.request(
                 method, url, data=body, headers=headers, timeout=limits

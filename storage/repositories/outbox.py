@@ -18,8 +18,6 @@ QUEUED, SENDING, SENT, FAILED, BLOCKED = "queued", "sending", "sent", "failed", 
 # The drainer's statements go to the table, not the ORM: no identity map to keep in step.
 _outbox: Table = Delivery.__table__  # type: ignore[assignment]
 _c = _outbox.c
-
-
 _payload_text = cast(_c.payload, Text).label("payload")
 
 
