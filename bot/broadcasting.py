@@ -71,6 +71,8 @@ def report_composer(catalog: Catalog) -> ComposeReport:
                 failed=report.failed,
                 blocked=report.blocked,
                 seconds=round(report.seconds),
+                residents=report.residents,
+                groups=report.groups,
             )
         )
 

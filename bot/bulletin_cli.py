@@ -208,12 +208,14 @@ async def report(settings: Settings, args: argparse.Namespace) -> int:
 
     if args.csv:
         out = csv.writer(sys.stdout)
-        out.writerow(["run", "time", "kind", "area", "topic", "sent", "residents", "failed"])
+        out.writerow(
+            ["run", "time", "kind", "area", "topic", "sent", "residents", "groups", "failed"]
+        )
         for row in rows:
             local = row.scheduled_for.astimezone(zone)
             out.writerow(
                 [row.id, f"{local:%Y-%m-%d %H:%M}", row.kind, where(row.target), row.topic,
-                 row.sent, row.reached, row.lost]
+                 row.sent, row.reached, row.groups, row.lost]
             )  # fmt: skip
         return 0
     kinds = Counter(row.kind for row in rows)
@@ -221,9 +223,18 @@ async def report(settings: Settings, args: argparse.Namespace) -> int:
     print(f"alerts sent: {kinds['alert']}, bulletins sent: {kinds['bulletin']}")
     delivered, lost = sum(r.sent for r in rows), sum(r.lost for r in rows)
     print(f"messages delivered: {delivered}, not delivered: {lost}")
+    residents, groups = sum(r.reached for r in rows), sum(r.groups for r in rows)
+    print(f"reached (summed over runs): {residents} residents' chats, {groups} groups")
     by_area: Counter[tuple[str, str]] = Counter()
+    reach: dict[tuple[str, str], Counter[str]] = {}
     for row in rows:
-        by_area[(where(row.target), row.topic)] += row.sent
+        key = (where(row.target), row.topic)
+        by_area[key] += row.sent
+        reach.setdefault(key, Counter()).update(residents=row.reached, groups=row.groups)
     for (area, topic), sent in sorted(by_area.items(), key=lambda item: -item[1]):
-        print(f"  {area} / {topic}: {sent} messages")
+        counted = reach[(area, topic)]
+        print(
+            f"  {area} / {topic}: {sent} messages,"
+            f" {counted['residents']} residents, {counted['groups']} groups"
+        )
     return 0

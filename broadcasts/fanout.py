@@ -39,6 +39,8 @@ class RunReport:
     failed: int
     blocked: int
     seconds: float
+    residents: int = 0
+    groups: int = 0
 
 
 Compose = Callable[[str, Bulletin, BulletinRun], OutboundMessage]
@@ -122,6 +124,7 @@ class Fanout:
                     "address_enc": row.address_enc,
                     "payload": payload(row.language),
                     "run_id": run.id,
+                    "is_group": row.is_group,
                     "created_at": now,
                 }
                 for row in rows
@@ -173,12 +176,15 @@ class Fanout:
         language = await session.scalar(
             select(Chat.language).where(Chat.address_hash == address_hash)
         )
+        residents, groups = await outbox.reached(session, run.id)
         report = RunReport(
             bulletin=bulletin,
             sent=counts.get(outbox.SENT, 0),
             failed=counts.get(outbox.FAILED, 0),
             blocked=counts.get(outbox.BLOCKED, 0),
             seconds=max(0.0, (now - run.scheduled_for).total_seconds()),
+            residents=residents,
+            groups=groups,
         )
         message = self.compose_report(language or "vi", report)
         await outbox.enqueue(

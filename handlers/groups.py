@@ -72,6 +72,7 @@ async def _save_link(ctx: Context, code: str) -> None:
         channel=ctx.event.channel,
         area_code=code,
         topics=["all"],
+        is_group=True,
     )
     await audit.record(
         ctx.session,

@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -160,6 +161,8 @@ class Subscription(Base):
     area_code: Mapped[str] = mapped_column(String(64), index=True)
     topics: Mapped[list[Any]] = mapped_column(default=list)
     active: Mapped[bool] = mapped_column(default=True)
+    # A neighbourhood group linked to the area (reports count groups apart from residents).
+    is_group: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (UniqueConstraint("address_hash", "area_code", name="uq_subscription_area"),)
@@ -229,6 +232,8 @@ class Bulletin(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     kind: Mapped[str] = mapped_column(String(16))  # alert | bulletin
     text: Mapped[str] = mapped_column(Text)
+    # A stored, re-encoded photo sent with the text ("stored:NAME"), if any.
+    photo_ref: Mapped[str | None] = mapped_column(Text, default=None)
     target: Mapped[str] = mapped_column(String(64))  # the area chosen, "*" for every area
     # Every area whose subscribers it reaches (the target, what lies in it and above it).
     areas: Mapped[list[Any]] = mapped_column(default=list)  # empty: every area
@@ -236,6 +241,8 @@ class Bulletin(Base):
     schedule: Mapped[dict[str, Any]] = mapped_column(default=dict)
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # When it was last paused: times that fell in the pause are not sent on resume.
+    paused_at: Mapped[datetime | None] = mapped_column(default=None)
     created_by: Mapped[str] = mapped_column(String(64))
     creator_address_enc: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -278,6 +285,7 @@ class Delivery(Base):
     run_id: Mapped[int | None] = mapped_column(
         ForeignKey("bulletin_runs.id", ondelete="CASCADE"), default=None
     )
+    is_group: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
 

@@ -89,7 +89,8 @@ async def test_alert_reaches_each_subscriber_once_beside_a_tip(
         assert len(alerts_received(resident)) == 1
         assert ALERT in alerts_received(resident)[0]
     assert alerts_received(elsewhere) == [], "another ward's subscribers get nothing"
-    assert "đã gửi 3" in (admin.last_text() or "") and "bị chặn 1" in (admin.last_text() or "")
+    report = admin.last_text() or ""
+    assert "đã đến 3 người dân và 0 nhóm" in report and "bị chặn 1" in report
     assert server.flood_refusals.total == 0, "Telegram's limits were never tripped"
     server.enforce_limits(None)
 
@@ -181,7 +182,9 @@ async def test_linked_group_gets_alerts_and_takes_no_tips(
     admin = citizen(server, ADMIN_ID)
     await send_alert(admin, "ben thanh")
     await until(lambda: any(ALERT in text for text in admin_there.texts(admin_there.history())))
+    await until(lambda: "📊" in (admin.last_text() or ""))
     server.enforce_limits(None)
+    assert "đã đến 0 người dân và 1 nhóm" in (admin.last_text() or ""), "the group counted apart"
     async with bot.dispatcher.services.sessions() as session:
         actions = [entry.action for entry in await session.scalars(select(AuditEntry))]
     assert actions[:2] == ["group.linked", "alert.created"]

@@ -126,6 +126,7 @@ async def test_outreach_report(core: Core, tmp_path: Path) -> None:
                     "run_id": run.id,
                     "created_at": now,
                     "status": "sent" if n < 3 else "blocked",
+                    "is_group": n == 2,
                 }
                 for n in range(4)
             ],
@@ -142,11 +143,13 @@ async def test_outreach_report(core: Core, tmp_path: Path) -> None:
     assert "alerts sent: 1, bulletins sent: 0" in shown.stdout
     assert "messages delivered: 3, not delivered: 1" in shown.stdout
     assert "Phường Bến Thành" in shown.stdout
+    assert "reached (summed over runs): 2 residents' chats, 1 groups" in shown.stdout
+    assert "3 messages, 2 residents, 1 groups" in shown.stdout
     table = run_cli(
         tmp_path, env, "bulletin", "report", "--from", day, "--to", day, "--tz", "UTC", "--csv"
     )
-    assert table.stdout.splitlines()[0].startswith("run,time,kind,area,topic,sent,residents")
-    assert ",alert," in table.stdout and ",3,3,1" in table.stdout
+    assert table.stdout.splitlines()[0].startswith("run,time,kind,area,topic,sent,residents,groups")
+    assert ",alert," in table.stdout and ",3,2,1,1" in table.stdout
     wrong = run_cli(tmp_path, env, "bulletin", "report", "--from", day, "--to", "2000-01-01")
     assert wrong.returncode == 2
 

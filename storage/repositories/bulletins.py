@@ -75,6 +75,7 @@ async def recipients(
             Subscription.address_enc,
             Subscription.channel,
             Subscription.topics,
+            Subscription.is_group,
             func.coalesce(Chat.language, "vi").label("language"),
         )
         .outerjoin(Chat, Chat.address_hash == Subscription.address_hash)
@@ -173,7 +174,7 @@ async def last_runs(session: AsyncSession, bulletin_ids: Sequence[int]) -> dict[
 
 
 async def outreach(session: AsyncSession, start: datetime, end: datetime) -> list[Any]:
-    """Per bulletin run in [start, end): its kind, target, topic, messages sent, chats reached."""
+    """Per run in [start, end): kind, target, topic, messages sent, residents and groups reached."""
     query = (
         select(
             BulletinRun.id,
@@ -183,8 +184,11 @@ async def outreach(session: AsyncSession, start: datetime, end: datetime) -> lis
             Bulletin.topic,
             func.count(Delivery.id).filter(Delivery.status == "sent").label("sent"),
             func.count(func.distinct(Delivery.address_hash))
-            .filter(Delivery.status == "sent")
+            .filter(Delivery.status == "sent", Delivery.is_group.is_(False))
             .label("reached"),
+            func.count(func.distinct(Delivery.address_hash))
+            .filter(Delivery.status == "sent", Delivery.is_group.is_(True))
+            .label("groups"),
             func.count(Delivery.id)
             .filter(Delivery.status.in_(("failed", "blocked")))
             .label("lost"),

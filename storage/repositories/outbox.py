@@ -190,6 +190,17 @@ async def counts(session: AsyncSession, run_id: int) -> dict[str, int]:
     return {str(status): int(n) for status, n in rows}
 
 
+async def reached(session: AsyncSession, run_id: int) -> tuple[int, int]:
+    """The residents' chats and the groups a run's messages reached."""
+    rows = await session.execute(
+        select(_c.is_group, func.count(func.distinct(_c.address_hash)))
+        .where(_c.run_id == run_id, _c.status == SENT)
+        .group_by(_c.is_group)
+    )
+    found = {bool(is_group): int(n) for is_group, n in rows}
+    return found.get(False, 0), found.get(True, 0)
+
+
 async def pending(session: AsyncSession, channel: str) -> int:
     """Deliveries of a channel still to be sent (queued or in flight)."""
     count = await session.scalar(

@@ -28,6 +28,7 @@ async def subscribe(
     channel: str,
     area_code: str,
     topics: list[str],
+    is_group: bool = False,
 ) -> tuple[Subscription, bool]:
     """Subscribe to an area, or update the topics of an existing subscription; True if new."""
     existing = await session.scalar(
@@ -39,6 +40,7 @@ async def subscribe(
         existing.topics = list(topics)
         existing.active = True
         existing.address_enc = address_enc
+        existing.is_group = is_group
         return existing, False
     row = Subscription(
         address_hash=address_hash,
@@ -47,6 +49,7 @@ async def subscribe(
         area_code=area_code,
         topics=list(topics),
         active=True,
+        is_group=is_group,
     )
     session.add(row)
     await session.flush()
