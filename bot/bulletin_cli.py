@@ -161,7 +161,7 @@ async def change(settings: Settings, bulletin_id: int, action: str) -> int:
     """Pause, resume or cancel a bulletin."""
     status = {"pause": bulletins.PAUSED, "resume": bulletins.ACTIVE, "cancel": bulletins.CANCELLED}
     async with database(settings) as sessions, sessions() as session, session.begin():
-        bulletin = await bulletins.set_status(session, bulletin_id, status[action])
+        bulletin = await bulletins.set_status(session, bulletin_id, status[action], utcnow())
         if bulletin is None:
             print(f"no bulletin {bulletin_id} that can be changed")
             return 1

@@ -244,6 +244,12 @@ def next_fire_time(trigger: BaseTrigger, now: datetime) -> datetime | None:
     return None if moment is None else moment.astimezone(UTC)
 
 
+def _in_pause(bulletin: Bulletin, moment: datetime) -> bool:
+    """Whether a fire time fell inside the bulletin's last pause."""
+    paused, resumed = bulletin.paused_at, bulletin.resumed_at
+    return paused is not None and resumed is not None and paused <= moment <= resumed
+
+
 def _signature(bulletin: Bulletin) -> str:
     """What a bulletin's job depends on."""
     return json.dumps([bulletin.schedule, bulletin.timezone], sort_keys=True, default=str)
@@ -398,6 +404,10 @@ class BulletinScheduler:
         for moment in passed[-MISSED_LIMIT:]:
             if await runs.create_run(session, bulletin, moment, status=runs.MISSED, now=now):
                 recorded += 1
+        if due is not None and _in_pause(bulletin, due):
+            # Paused on purpose at that time: not sent on resume, and no downtime to tell of.
+            await runs.create_run(session, bulletin, due, status=runs.MISSED, now=now)
+            due = None
         run = None if due is None else await runs.create_run(session, bulletin, due, now=now)
         if once and next_fire_time(trigger, now) is None:
             bulletin.status = runs.DONE

@@ -75,7 +75,7 @@ async def press(ctx: Context, action: str, core: FlowControl) -> None:
     status = _STATUS_FOR.get(verb)
     changed = None
     if status is not None and value.isdigit():
-        changed = await bulletins.set_status(ctx.session, int(value), status)
+        changed = await bulletins.set_status(ctx.session, int(value), status, ctx.now)
     if changed is None:
         ctx.say(ctx.t("bulletins.unchanged"))
     else:

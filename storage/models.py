@@ -241,8 +241,9 @@ class Bulletin(Base):
     schedule: Mapped[dict[str, Any]] = mapped_column(default=dict)
     timezone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")
     status: Mapped[str] = mapped_column(String(16), default="active")
-    # When it was last paused: times that fell in the pause are not sent on resume.
+    # Its last pause: a time that fell inside it is not sent on resume, even within grace.
     paused_at: Mapped[datetime | None] = mapped_column(default=None)
+    resumed_at: Mapped[datetime | None] = mapped_column(default=None)
     created_by: Mapped[str] = mapped_column(String(64))
     creator_address_enc: Mapped[str | None] = mapped_column(Text, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

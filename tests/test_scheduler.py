@@ -20,7 +20,7 @@ from broadcasts.scheduler import (
     validate,
 )
 from storage.models import Bulletin, BulletinRun, Delivery, MessagePrompt, utcnow
-from storage.repositories import runs
+from storage.repositories import bulletins, runs
 
 HCM = "Asia/Ho_Chi_Minh"
 CREATOR = "telegram:4242"
@@ -97,12 +97,10 @@ async def add_bulletin(
         return bulletin.id
 
 
-async def set_status(core: Core, bulletin_id: int, status: str) -> None:
-    """Pause, resume or cancel, as the admin's command does."""
+async def set_status(core: Core, bulletin_id: int, status: str, now: datetime) -> None:
+    """Pause, resume or cancel, as the admin's command does, at a time."""
     async with core.dispatcher.services.sessions() as session, session.begin():
-        bulletin = await session.get(Bulletin, bulletin_id)
-        assert bulletin is not None
-        bulletin.status = status
+        assert await bulletins.set_status(session, bulletin_id, status, now) is not None
 
 
 async def status_of(core: Core, bulletin_id: int) -> str:
@@ -366,7 +364,7 @@ async def test_pause_resume_cancel_through_refresh(core: Core, schedulers: Facto
     await scheduler.start()
     assert scheduler.next_run(bulletin_id) == utc(2030, 3, 2, 1)
 
-    await set_status(core, bulletin_id, "paused")
+    await set_status(core, bulletin_id, "paused", clock.now)
     await scheduler.refresh(bulletin_id)
     assert scheduler.job_ids() == []
     assert scheduler.next_run(bulletin_id) is None
@@ -374,7 +372,7 @@ async def test_pause_resume_cancel_through_refresh(core: Core, schedulers: Facto
     assert await scheduler.fire(bulletin_id) is None
 
     clock.now = utc(2030, 3, 5)  # paused over three fire times
-    await set_status(core, bulletin_id, "active")
+    await set_status(core, bulletin_id, "active", clock.now)
     await scheduler.refresh(bulletin_id)
     assert scheduler.job_ids() == [f"bulletin:{bulletin_id}"]
     assert scheduler.next_run(bulletin_id) == utc(2030, 3, 5, 1)
@@ -382,12 +380,34 @@ async def test_pause_resume_cancel_through_refresh(core: Core, schedulers: Facto
     await schedulers(clock).start()  # a pause is no downtime: its creator is not told
     assert await creator_messages(core) == []
 
-    await set_status(core, bulletin_id, "cancelled")
+    await set_status(core, bulletin_id, "cancelled", clock.now)
     await scheduler.refresh(bulletin_id)
     assert scheduler.job_ids() == []
     clock.now = utc(2030, 3, 5, 1) + timedelta(seconds=5)
     assert await scheduler.fire(bulletin_id) is None
     assert len(await runs_of(core, bulletin_id)) == 3
+
+
+async def test_a_time_inside_a_pause_is_not_sent_on_resume(core: Core, schedulers: Factory) -> None:
+    bulletin_id = await add_bulletin(
+        core, {"every": "daily", "time": "08:00"}, created_at=utc(2030, 3, 1, 2)
+    )
+    clock = Clock(utc(2030, 3, 2, 0, 50))  # 07:50 in Hanoi
+    scheduler = schedulers(clock)
+    await scheduler.start()
+    await set_status(core, bulletin_id, "paused", clock.now)
+    await scheduler.refresh(bulletin_id)
+    clock.now = utc(2030, 3, 2, 1, 10)  # resumed at 08:10, inside the 60-minute grace
+    await set_status(core, bulletin_id, "active", clock.now)
+    await scheduler.refresh(bulletin_id)
+    assert await runs_of(core, bulletin_id) == [(utc(2030, 3, 2, 1), "missed", False)]
+    assert scheduler.next_run(bulletin_id) == utc(2030, 3, 3, 1)
+    await schedulers(clock).start()
+    assert await creator_messages(core) == [], "a pause is no downtime: nobody is told"
+
+    clock.now = utc(2030, 3, 3, 1, 20)  # later the bot was down over the next 08:00
+    assert await schedulers(clock).fire(bulletin_id) is not None, "after the pause: sent"
+    assert (await runs_of(core, bulletin_id))[-1] == (utc(2030, 3, 3, 1), "pending", True)
 
 
 async def test_restart_rebuilds_the_same_jobs_and_no_runs(core: Core, schedulers: Factory) -> None:
@@ -437,7 +457,7 @@ async def test_sync_follows_rows_changed_elsewhere(core: Core, schedulers: Facto
     )  # by `tipline bulletin create`, another process
     await scheduler.sync()
     assert scheduler.job_ids() == [f"bulletin:{bulletin_id}"]
-    await set_status(core, bulletin_id, "paused")
+    await set_status(core, bulletin_id, "paused", clock.now)
     await scheduler.sync()
     assert scheduler.job_ids() == []
 

@@ -151,11 +151,17 @@ async def list_bulletins(session: AsyncSession, *, include_ended: bool = False) 
     return list(await session.scalars(query))
 
 
-async def set_status(session: AsyncSession, bulletin_id: int, status: str) -> Bulletin | None:
+async def set_status(
+    session: AsyncSession, bulletin_id: int, status: str, now: datetime
+) -> Bulletin | None:
     """Pause, resume or cancel a bulletin; None when there is no such bulletin to change."""
     bulletin = await session.get(Bulletin, bulletin_id)
     if bulletin is None or bulletin.kind != BULLETIN or bulletin.status in (CANCELLED, FINISHED):
         return None
+    if status == PAUSED and bulletin.status != PAUSED:
+        bulletin.paused_at, bulletin.resumed_at = now, None
+    elif status == ACTIVE and bulletin.status == PAUSED:
+        bulletin.resumed_at = now
     bulletin.status = status
     await session.flush()
     return bulletin

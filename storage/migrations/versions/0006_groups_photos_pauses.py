@@ -1,4 +1,4 @@
-"""Groups told apart from residents, bulletin photos, and when a bulletin was paused.
+"""Groups told apart from residents, bulletin photos, and when a bulletin was last paused.
 
 Revision ID: 0006
 Revises: 0005
@@ -19,7 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    """Add subscriptions.is_group, outbox.is_group, bulletins.photo_ref and bulletins.paused_at."""
+    """Add subscriptions.is_group, outbox.is_group, and bulletins' photo_ref and pause times."""
     with op.batch_alter_table("subscriptions") as batch:
         batch.add_column(
             sa.Column("is_group", sa.Boolean(), nullable=False, server_default=sa.false())
@@ -31,11 +31,13 @@ def upgrade() -> None:
     with op.batch_alter_table("bulletins") as batch:
         batch.add_column(sa.Column("photo_ref", sa.Text(), nullable=True))
         batch.add_column(sa.Column("paused_at", UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column("resumed_at", UTCDateTime(), nullable=True))
 
 
 def downgrade() -> None:
     """Drop them."""
     with op.batch_alter_table("bulletins") as batch:
+        batch.drop_column("resumed_at")
         batch.drop_column("paused_at")
         batch.drop_column("photo_ref")
     with op.batch_alter_table("outbox") as batch:
