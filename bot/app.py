@@ -229,6 +229,7 @@ async def start_broadcasts(core: Core, telegram: TelegramChannel | None) -> None
         alert_composer(core.catalog, services),
         report_composer(core.catalog),
         on_queued=wake_drainers,
+        channels=[drainer.channel for drainer in drainers],
     )
     services.wake_broadcasts = wake_all
     services.proactive_channels = {drainer.channel for drainer in drainers}

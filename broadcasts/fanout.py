@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +27,8 @@ from storage.repositories import audit, bulletins, outbox
 log = logging.getLogger(__name__)
 
 PAGE = 500
+RUNS_PER_READ = 50
+NO_SENDER = "no sender"
 IDLE_SECONDS = 1.0
 
 
@@ -59,8 +61,12 @@ class Fanout:
         *,
         on_queued: Callable[[], None] = lambda: None,
         page: int = PAGE,
+        channels: Collection[str] | None = None,
     ) -> None:
         self.sessions = sessions
+        # Channels with a drainer here (None: all). A subscriber on another (the web chat
+        # turned off, Telegram without a token) is recorded as failed, so the run still ends.
+        self.channels = None if channels is None else frozenset(channels)
         self.vault = vault
         self.compose = compose
         self.compose_report = compose_report
@@ -86,17 +92,25 @@ class Fanout:
     async def work_once(self) -> int:
         """Queue every pending run completely, then report finished ones; deliveries queued."""
         queued = 0
-        async with self.sessions() as session:
-            pending = [
-                run.id for run in await bulletins.runs_with_status(session, bulletins.PENDING, 10)
-            ]
-        for run_id in pending:
+        for run_id in await self._run_ids(bulletins.PENDING):
             while (added := await self._queue_page(run_id)) is not None:
                 queued += added
                 if added:
                     self.on_queued()
         await self._report_finished()
         return queued
+
+    async def _run_ids(self, status: str) -> list[int]:
+        """Every run in a state, oldest first, read a page at a time."""
+        found: list[int] = []
+        while True:
+            async with self.sessions() as session:
+                page = await bulletins.runs_with_status(
+                    session, status, RUNS_PER_READ, found[-1] if found else 0
+                )
+            found.extend(run.id for run in page)
+            if len(page) < RUNS_PER_READ:
+                return found
 
     async def _queue_page(self, run_id: int) -> int | None:
         """Queue one page of a run's recipients; None once the run is fully queued."""
@@ -126,6 +140,7 @@ class Fanout:
                     "run_id": run.id,
                     "is_group": row.is_group,
                     "created_at": now,
+                    **self._unsendable(row.channel),
                 }
                 for row in rows
                 if bulletin.topic == "all" or {"all", bulletin.topic} & set(row.topics or ["all"])
@@ -137,14 +152,24 @@ class Fanout:
                 run.status = bulletins.QUEUED
             return len(deliveries)
 
+    def _unsendable(self, channel: str) -> dict[str, Any]:
+        """A delivery's outcome decided at once: none, unless its channel has no sender here."""
+        if self.channels is None or channel in self.channels:
+            return {}
+        return {"status": outbox.FAILED, "last_error": NO_SENDER}
+
     async def _report_finished(self) -> None:
         """Runs whose every delivery has an outcome: done, and their maker told how it went."""
-        async with self.sessions() as session:
-            runs = await bulletins.runs_with_status(session, bulletins.QUEUED, 50)
-        for run in runs:
+        for run_id in await self._run_ids(bulletins.QUEUED):
+            async with self.sessions() as session:
+                if await outbox.unsettled(session, run_id):
+                    continue  # checked each second while sending: a probe, not a count
             async with self.sessions() as session, session.begin():
-                counts = await outbox.counts(session, run.id)
+                counts = await outbox.counts(session, run_id)
                 if counts.get(outbox.QUEUED, 0) or counts.get(outbox.SENDING, 0):
+                    continue
+                run = await session.get(BulletinRun, run_id)
+                if run is None:
                     continue
                 bulletin = await session.get(Bulletin, run.bulletin_id)
                 now = utcnow()

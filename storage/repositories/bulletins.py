@@ -53,11 +53,14 @@ async def create_alert(
     return run
 
 
-async def runs_with_status(session: AsyncSession, status: str, limit: int) -> list[BulletinRun]:
-    """Runs in one state (pending: recipients still being queued; queued: sending), oldest first."""
+async def runs_with_status(
+    session: AsyncSession, status: str, limit: int, after_id: int = 0
+) -> list[BulletinRun]:
+    """Runs in one state (pending: recipients still being queued; queued: sending), oldest
+    first, from after a run id (a page at a time)."""
     rows = await session.scalars(
         select(BulletinRun)
-        .where(BulletinRun.status == status)
+        .where(BulletinRun.status == status, BulletinRun.id > after_id)
         .order_by(BulletinRun.id)
         .limit(limit)
     )

@@ -56,6 +56,8 @@ async def enqueue(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
             "attempts": 0,
             "next_attempt_at": row["created_at"],
             "run_id": None,
+            "is_group": False,
+            "last_error": None,  # every row has every key: one statement for the whole page
             **row,
         }
         for row in rows
@@ -188,6 +190,14 @@ async def counts(session: AsyncSession, run_id: int) -> dict[str, int]:
         select(_c.status, func.count()).where(_c.run_id == run_id).group_by(_c.status)
     )
     return {str(status): int(n) for status, n in rows}
+
+
+async def unsettled(session: AsyncSession, run_id: int) -> bool:
+    """Whether some of a run's deliveries are still queued or being sent (one index probe)."""
+    found = await session.scalar(
+        select(_c.id).where(_c.run_id == run_id, _c.status.in_((QUEUED, SENDING))).limit(1)
+    )
+    return found is not None
 
 
 async def reached(session: AsyncSession, run_id: int) -> tuple[int, int]:
