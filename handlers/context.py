@@ -171,6 +171,11 @@ class Context:
             )
         )
 
+    def retire_prompt(self) -> None:
+        """The chat's flow prompt is answered or passed over: its buttons stop working."""
+        self.chat.prompt_token = None
+        self.chat.prompt_actions = []
+
     def keep_stored_file(self, index: int) -> str | None:
         """The stored copy of the event's index-th file, kept; None if it was not stored."""
         ref = self.stored_files.get(index)
@@ -181,6 +186,11 @@ class Context:
     def notice(self, text: str) -> None:
         """A short pop-up answer to a pressed button."""
         self.response.button_notice = text
+
+    def refuse_press(self, text: str) -> None:
+        """A pop-up for someone who may not press this; the buttons stay live for who may."""
+        self.response.button_notice = text
+        self.response.keep_pressed = True
 
     @property
     def draft(self) -> dict[str, Any]:

@@ -216,13 +216,13 @@ class Dispatcher:
             chat.blocked = False
             await subscriptions_repo.set_active(ctx.session, chat.address_hash, True)
         action, own_message = await self._resolve_button(ctx)
-        if not own_message:
+        if not own_message and not event.group:
             # The flow prompt is answered or passed over: its buttons retire. A press on a
             # proactive message's own buttons leaves the flow prompt live beside it.
-            chat.prompt_token = None
-            chat.prompt_actions = []
+            ctx.retire_prompt()
         if event.group:
-            # No flows, menus or reprompts in a group: only what the group router answers.
+            # No flows, menus or reprompts in a group: only what the group router answers,
+            # which retires a staff choice only when staff use it (members chat meanwhile).
             if event.button is not None and action is None:
                 ctx.notice(ctx.t("button.stale"))
             else:

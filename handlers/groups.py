@@ -38,6 +38,7 @@ async def _link(ctx: Context) -> None:
     if not query:
         ctx.say(ctx.t("groups.usage"))
         return
+    ctx.retire_prompt()  # a new /linkgroup's choices replace any earlier ones
     found = ctx.areas.search(query, limit=CHOICES)
     exact = [area for area in found if ctx.areas.is_exact(area, query)]
     if len(exact) == 1 or len(found) == 1:
@@ -54,8 +55,9 @@ async def _link_pressed(ctx: Context, code: str) -> None:
     """A choice of area, by whoever pressed it: only staff link."""
     role, _ = await role_of(ctx)
     if role is None:
-        ctx.notice(ctx.t("groups.staff_only"))
+        ctx.refuse_press(ctx.t("groups.staff_only"))
         return
+    ctx.retire_prompt()
     await _save_link(ctx, code)
 
 

@@ -104,6 +104,8 @@ class Response:
     chosen_label: str | None = None
     language: str = "vi"
     flooded: bool = False
+    # A press refused to this presser only (a group's staff choice): its buttons stay for others.
+    keep_pressed: bool = False
 
 
 TOKEN_SEPARATOR = prompts.SEPARATOR

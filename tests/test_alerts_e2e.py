@@ -204,3 +204,21 @@ async def test_bulletin_sent_now_from_the_chat(bot: Core, server: FakeTelegramSe
     await until(lambda: "Tết an toàn" in (resident.last_text() or ""))
     assert (resident.last_text() or "").startswith("📢 BẢN TIN")
     await until(lambda: "📊" in (admin.last_text() or ""))
+
+
+async def test_a_citizens_press_on_a_groups_staff_choice_leaves_it_for_staff(
+    bot: Core, server: FakeTelegramServer
+) -> None:
+    group = -1001234501
+    admin_there = TelegramUser(server, TOKEN, ADMIN_ID, chat_id=group)
+    neighbour = TelegramUser(server, TOKEN, 921000070, chat_id=group)
+    await admin_there.send("/linkgroup thanh")
+    offered = admin_there.keyboard_labels()
+    assert len(offered) > 1, "an unclear name is offered as choices"
+    await neighbour.send("có ai biết không?", expect_reply=False)
+    records = await neighbour.press(offered[0], expect_reply=False)
+    answers = [r for r in records if r["method"] == "answerCallbackQuery"]
+    assert answers and "Chỉ cán bộ" in str(answers[-1]["params"].get("text"))
+    assert admin_there.keyboard_labels() == offered, "the choices stay for the staff member"
+    replies = await admin_there.press(offered[0])
+    assert "✅" in joined(replies)

@@ -272,7 +272,7 @@ class TelegramChannel:
         if query is not None:
             await _quietly(query.answer(text=response.button_notice))
             pressed = query.message if isinstance(query.message, Message) else None
-            if pressed is not None:
+            if pressed is not None and not response.keep_pressed:
                 messages = await self._settle_pressed(pressed, response, messages)
         for text, markup in messages:
             if await self._send_part(chat.id, text, markup) is Delivery.BLOCKED:
