@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from handlers.context import Context
 from handlers.routing import Command, FlowControl, Router, unknown_command
 from handlers.staff import is_admin
@@ -16,14 +18,13 @@ async def show_subscriber_counts(ctx: Context, core: FlowControl) -> None:
         # Nothing tells a citizen that staff commands exist.
         await unknown_command(ctx, core)
         return
-    await _counts(ctx)
+    ctx.read_after_commit(lambda session: _counts(ctx, session))
     await core.reprompt(ctx)
 
 
-async def _counts(ctx: Context) -> None:
-    """The counts, as one message."""
-    async with ctx.services.reads() as session:
-        counts = await subscriptions.counts(session)
+async def _counts(ctx: Context, session: AsyncSession) -> None:
+    """The counts, as one message (read after the event's commit, off the write lock)."""
+    counts = await subscriptions.counts(session)
     if not counts:
         ctx.say(ctx.t("admin.no_subscribers"))
         return

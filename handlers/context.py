@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -110,6 +110,9 @@ class Context:
         self.now: datetime = utcnow()
         # Run once the event's transaction has committed (e.g. wake the outbox for a new run).
         self.committed: list[Callable[[], None]] = []
+        # Long reads answered once the transaction has committed (never while it holds the
+        # write lock), their replies placed where they were asked for.
+        self.reads_after_commit: list[tuple[int, Callable[[AsyncSession], Awaitable[None]]]] = []
 
     @property
     def limits(self) -> Limits:
@@ -170,6 +173,10 @@ class Context:
                 location_hint=hint,
             )
         )
+
+    def read_after_commit(self, read: Callable[[AsyncSession], Awaitable[None]]) -> None:
+        """Run a long read on the read engine after commit; what it says goes here in order."""
+        self.reads_after_commit.append((len(self.response.replies), read))
 
     def retire_prompt(self) -> None:
         """The chat's flow prompt is answered or passed over: its buttons stop working."""

@@ -144,6 +144,7 @@ class Dispatcher:
                 chat.updated_at = ctx.now
                 await chats.save(session, chat)
             kept = ctx.kept_files
+            await self._read_after_commit(ctx)
         except Exception as exc:
             # The transaction rolled back, so nothing changed; the user still gets an answer.
             # Only the type and code locations are logged: messages may quote citizen text.
@@ -163,6 +164,19 @@ class Dispatcher:
         self._remember_language(key, chat.language)
         ctx.response.language = chat.language
         return ctx.response
+
+    async def _read_after_commit(self, ctx: Context) -> None:
+        """The event's long reads, off the write lock; each one's replies where it asked."""
+        replies = ctx.response.replies
+        offset = 0
+        for index, read in ctx.reads_after_commit:
+            said = len(replies)
+            async with self.services.reads() as session:
+                await read(session)
+            added = replies[said:]
+            del replies[said:]
+            replies[index + offset : index + offset] = added
+            offset += len(added)
 
     async def _store_files(self, event: InboundEvent) -> dict[int, str]:
         """Fetch and store the event's files that can be kept as files: images stripped."""

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import re
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import Core
 from handlers.staff import invite_hash, new_invite_code
@@ -149,3 +155,31 @@ async def test_forged_staff_button_is_refused(core: Core) -> None:
     await citizen.press_token("zzzzzz.0")
     assert citizen.last.button_notice is not None
     assert await count(core, StaffMember) == 0
+
+
+async def test_subscriber_counts_are_read_off_the_write_lock(core: Core, tmp_path: Path) -> None:
+    services = core.dispatcher.services
+    if core.settings.resolved_database_url.startswith("postgresql"):
+        pytest.skip("SQLite's one write lock is what this guards")
+    admin = await admin_chat(core)
+    reads = services.reads
+    lock_free: list[bool] = []
+
+    @asynccontextmanager
+    async def checking_reads() -> AsyncIterator[AsyncSession]:
+        other = sqlite3.connect(tmp_path / "tipline.sqlite3", timeout=0)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.rollback()
+            lock_free.append(True)
+        except sqlite3.OperationalError:
+            lock_free.append(False)
+        finally:
+            other.close()
+        async with reads() as session:
+            yield session
+
+    services.reads = checking_reads  # type: ignore[assignment]
+    await admin.text("/areas")
+    assert lock_free == [True], "the event's transaction had committed before the count"
+    assert "Chưa có ai đăng ký nhận cảnh báo" in admin.all_text
