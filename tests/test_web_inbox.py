@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 
 from bot.app import Core, build_core, start_broadcasts, start_web
+from bot.channels.web import INBOX_REQUESTS
 from storage.models import utcnow
 from storage.repositories import bulletins
 from tests.conftest import make_settings
@@ -93,3 +94,21 @@ async def test_alert_reaches_a_web_subscriber_and_its_button_works(
         assert "không nhận cảnh báo" in " ".join(r["text"] for r in stopped["replies"])
         going_on = await event(client, url, button=category)
         assert "Bước 2/7" in " ".join(r["text"] for r in going_on["replies"]), "the tip goes on"
+
+
+async def test_the_inbox_refuses_a_visitor_who_asks_too_often(site: tuple[Core, str]) -> None:
+    _, url = site
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+        await event(client, url, text="/start")  # the visitor's cookie
+        statuses = []
+        for _ in range(INBOX_REQUESTS + 2):
+            async with client.get(f"{url}/api/inbox") as response:
+                statuses.append(response.status)
+                retry_after = response.headers.get("Retry-After")
+        assert statuses[:INBOX_REQUESTS] == [200] * INBOX_REQUESTS
+        assert statuses[INBOX_REQUESTS:] == [429, 429] and retry_after and int(retry_after) >= 1
+        async with client.post(f"{url}/api/inbox/ack", json={"ids": [1]}) as response:
+            assert response.status == 429, "acknowledging counts too"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other:
+        await event(other, url, text="/start")
+        assert await inbox(other, url) == [], "another visitor is not held back"

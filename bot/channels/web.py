@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from aiohttp import BodyPartReader, web
 
 from bot.i18n import Catalog
 from handlers.dispatcher import Dispatcher
+from handlers.limits import FloodGuard
 from handlers.types import Attachment, AttachmentKind, InboundEvent, Location, Response
 from storage.repositories import inbox
 
@@ -22,6 +24,7 @@ COOKIE = "tipline_chat"
 COOKIE_MAX_AGE = 365 * 24 * 3600
 STATIC_DIR = Path(__file__).parent / "static"
 MAX_TEXT_BYTES = 64 * 1024
+INBOX_REQUESTS, INBOX_WINDOW_SECONDS = 30, 60.0  # inbox checks and acks per visitor
 _COOKIE_RE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 _KINDS = {
     "image": AttachmentKind.PHOTO,
@@ -37,6 +40,9 @@ class WebChannel:
         self.dispatcher = dispatcher
         self.catalog = catalog
         self.max_upload_bytes = max_upload_bytes
+        # The page checks its inbox every 15 s and when shown: far fewer than this.
+        self.inbox_guard = FloodGuard(INBOX_REQUESTS, INBOX_WINDOW_SECONDS)
+        self._inbox_pruned = time.monotonic()
 
     def add_routes(self, app: web.Application) -> None:
         """Register the page, static files and API on an aiohttp app."""
@@ -80,6 +86,8 @@ class WebChannel:
         fetched by a page that closed before showing it comes again.
         """
         address_hash = self._inbox_owner(request)
+        if address_hash is not None and (refusal := self._inbox_flooded(address_hash)):
+            return refusal
         messages: list[tuple[int, dict[str, Any]]] = []
         if address_hash is not None:
             async with self.dispatcher.services.reads() as session:
@@ -110,10 +118,27 @@ class WebChannel:
         ids = body.get("ids") if isinstance(body, dict) else None
         if address_hash is None or not isinstance(ids, list):
             return web.json_response({"ok": False}, status=400)
+        if refusal := self._inbox_flooded(address_hash):
+            return refusal
         numbers = [n for n in ids[:50] if isinstance(n, int) and not isinstance(n, bool)]
         async with self.dispatcher.services.sessions() as session, session.begin():
             await inbox.acknowledge(session, address_hash, numbers)
         return web.json_response({"ok": True})
+
+    def _inbox_flooded(self, address_hash: str) -> web.Response | None:
+        """A 429 with Retry-After once a visitor asks too often; None while within the limit."""
+        now = time.monotonic()
+        if now - self._inbox_pruned > INBOX_WINDOW_SECONDS:
+            self._inbox_pruned = now
+            self.inbox_guard.prune()
+        allowed, _ = self.inbox_guard.check(address_hash)
+        if allowed:
+            return None
+        wait = self.inbox_guard.retry_after(address_hash)
+        refusal = web.json_response({"replies": [], "retry_after": wait}, status=429)
+        refusal.headers["Retry-After"] = str(wait)
+        refusal.headers["Cache-Control"] = "no-store"
+        return refusal
 
     def _inbox_owner(self, request: web.Request) -> str | None:
         """The keyed hash the visitor's messages are kept under, or None without a cookie."""
