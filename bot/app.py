@@ -94,7 +94,7 @@ async def build_core(settings: Settings, *, migrate_in_child: bool = True) -> Co
         reads=reads,
         vault=vault,
         translate=catalog,
-        files=FileStore(settings.data_dir / "files"),
+        files=file_store(settings),
         limits=limits,
         areas=await load_areas(reads, settings.provinces),
     )
@@ -197,7 +197,7 @@ async def start_broadcasts(core: Core, telegram: TelegramChannel | None) -> None
     settings = core.settings
     drainers: list[Drainer] = []
     if telegram is not None:
-        sender = TelegramSender(telegram.application.bot)
+        sender = TelegramSender(telegram.application.bot, files=services.files)
         drainers.append(
             Drainer(
                 services.sessions,
@@ -247,6 +247,11 @@ async def start_broadcasts(core: Core, telegram: TelegramChannel | None) -> None
     services.next_bulletin_run = scheduler.next_run
     core.tasks.append(asyncio.create_task(fanout.run()))
     core.tasks.extend(asyncio.create_task(drainer.run()) for drainer in drainers)
+
+
+def file_store(settings: Settings) -> FileStore:
+    """Where stored files live: tips' cleaned files and bulletins' photos."""
+    return FileStore(settings.data_dir / "files")
 
 
 def schedule_problem(schedule: dict[str, Any], timezone: str) -> str | None:

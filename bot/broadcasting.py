@@ -29,7 +29,7 @@ def alert_composer(catalog: Catalog, services: Services) -> Compose:
             text = f"{catalog(language, 'bulletins.header', area=where)}\n\n{bulletin.text}"
         else:
             text = resident_text(catalog, language, where, bulletin.text)
-        return OutboundMessage(text, ((stop,),))
+        return OutboundMessage(text, ((stop,),), photo=bulletin.photo_ref)
 
     return compose
 

@@ -7,10 +7,11 @@ import csv
 import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.app import load_areas
+from bot.app import file_store, load_areas
 from bot.areas_cli import database
 from bot.config import Settings
 from broadcasts.scheduler import validate
@@ -38,6 +39,9 @@ def add_arguments(commands: Any) -> None:
     create.add_argument("--days", default="mon", metavar="mon,thu", help="with --every weekly")
     create.add_argument("--day", type=int, default=1, help="with --every monthly (1-31)")
     create.add_argument("--tz", default=DEFAULT_TZ, help="time zone of the times")
+    create.add_argument(
+        "--photo", metavar="FILE", help="an image sent with the text (stored re-encoded)"
+    )
     commands.add_parser("list", help="scheduled bulletins")
     report = commands.add_parser("report", help="outreach figures for a period")
     report.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD")
@@ -96,6 +100,11 @@ async def create(settings: Settings, args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"tipline: invalid schedule: {exc}")
             return 2
+        try:
+            photo = _stored_photo(settings, args.photo)
+        except ValueError as exc:
+            print(f"tipline: {exc}")
+            return 2
         async with sessions() as session, session.begin():
             bulletin = await bulletins.create_bulletin(
                 session,
@@ -108,17 +117,41 @@ async def create(settings: Settings, args: argparse.Namespace) -> int:
                 created_by=ACTOR,
                 creator_address_enc=None,
                 now=now,
+                photo_ref=photo,
             )
             await audit.record(
                 session,
                 actor=ACTOR,
                 action="bulletin.created",
                 target=f"bulletin:{bulletin.id}",
-                detail={"schedule": schedule, "areas": args.area, "topic": args.topic},
+                detail={
+                    "schedule": schedule,
+                    "areas": args.area,
+                    "topic": args.topic,
+                    "photo": photo is not None,
+                },
                 at=now,
             )
     print(f"bulletin {bulletin.id} scheduled: {describe(schedule, args.tz)}")
     return 0
+
+
+def _stored_photo(settings: Settings, path: str | None) -> str | None:
+    """--photo's image stored re-encoded from its pixels; ValueError when it cannot be."""
+    if path is None:
+        return None
+    limit = settings.max_attachment_mb * 1024 * 1024
+    try:
+        with Path(path).open("rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise ValueError(f"--photo cannot be read: {exc.strerror}") from None
+    if len(data) > limit:
+        raise ValueError(f"--photo is larger than {settings.max_attachment_mb} MB")
+    ref = file_store(settings).save_image(data)
+    if ref is None:
+        raise ValueError("--photo is not an image that can be re-encoded (JPEG, PNG, WebP, GIF)")
+    return ref
 
 
 def describe(schedule: dict[str, Any], tz: str) -> str:

@@ -40,15 +40,20 @@ class OutboundButton:
 
 @dataclass(frozen=True)
 class OutboundMessage:
-    """A proactive message: text (split at the platform's limit by the sender), buttons."""
+    """A proactive message: text (split at the platform's limit by the sender), buttons, and
+    optionally a photo: a stored, re-encoded file's reference ("stored:NAME")."""
 
     text: str
     buttons: tuple[tuple[OutboundButton, ...], ...] = ()
+    photo: str | None = None
 
     def to_payload(self) -> dict[str, Any]:
         """As stored in the outbox."""
         rows = [[[button.label, button.token] for button in row] for row in self.buttons]
-        return {"text": self.text, "buttons": rows}
+        payload: dict[str, Any] = {"text": self.text, "buttons": rows}
+        if self.photo:
+            payload["photo"] = self.photo
+        return payload
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> OutboundMessage:
@@ -57,7 +62,12 @@ class OutboundMessage:
         buttons = tuple(
             tuple(OutboundButton(str(label), str(token)) for label, token in row) for row in rows
         )
-        return cls(text=str(payload.get("text", "")), buttons=buttons)
+        photo = payload.get("photo")
+        return cls(
+            text=str(payload.get("text", "")),
+            buttons=buttons,
+            photo=photo if isinstance(photo, str) and photo else None,
+        )
 
 
 class Sender(Protocol):

@@ -9,6 +9,7 @@ flow prompt the resident has open (see storage.repositories.prompts).
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from handlers import area_picker, menu
 from handlers.context import Context, Translator
@@ -17,6 +18,7 @@ from handlers.menu import show_menu
 from handlers.routing import Command, FlowControl, Router, unknown_command
 from handlers.staff import is_admin, role_of
 from storage.area_catalog import AreaCatalog
+from storage.files import FileStore
 from storage.models import Bulletin, BulletinRun
 from storage.repositories import audit, bulletins
 from storage.repositories import subscriptions as subscriptions_repo
@@ -59,6 +61,15 @@ def resident_text(translate: Translator, language: str, area: str, text: str) ->
     return f"{translate(language, 'alert.header', area=area)}\n\n{text}"
 
 
+def ask_text(ctx: Context, question: str, prefix: str, cancel: list[tuple[str, str]]) -> None:
+    """Ask for a draft's text (a photo may come with it), offering to remove a photo taken."""
+    if photo_of(ctx) is None:
+        ctx.ask(f"{question}\n{ctx.t('alert.photo_hint')}", [cancel])
+        return
+    remove = [(ctx.t("alert.remove_photo"), f"{prefix}:nophoto")]
+    ctx.ask(f"{question}\n{ctx.t('alert.photo_taken')}", [remove, cancel])
+
+
 async def ask_area(
     ctx: Context, question: str, everywhere: str, cancel: list[tuple[str, str]]
 ) -> None:
@@ -80,6 +91,58 @@ async def drafted_reach(ctx: Context) -> tuple[str, int]:
     code = str(ctx.draft.get("area", EVERYWHERE))
     # The event's own session: a second connection would wait while this one holds the lock.
     return code, await bulletins.count_reach(ctx.session, reach(ctx.areas, code))
+
+
+def take_text(ctx: Context, minimum: int, maximum: int) -> bool:
+    """The text step of an admin's draft: text, or one photo with the text as its caption (a
+    photo alone is kept and the text asked for); True once the draft has its text."""
+    event = ctx.event
+    if event.attachments and not _take_photo(ctx):
+        return False
+    text = (event.text or "").strip()
+    if event.attachments and not text:
+        ctx.say(ctx.t("alert.photo_kept"))
+        return False
+    if not text or event.location or event.unsupported:
+        ctx.say(ctx.t("alert.wants_text"))
+        return False
+    if not minimum <= len(text) <= maximum:
+        ctx.say(ctx.t("alert.text_length", min=minimum, max=maximum, length=len(text)))
+        return False
+    ctx.update_draft(text=text)
+    return True
+
+
+def _take_photo(ctx: Context) -> bool:
+    """Keep the event's one image, stored re-encoded, as the draft's photo (replacing any)."""
+    attachments = ctx.event.attachments
+    ref = ctx.keep_stored_file(0) if len(attachments) == 1 and attachments[0].is_image else None
+    if ref is None:
+        ctx.say(ctx.t("alert.photo_unusable"))
+        return False
+    drop_photo(ctx.services.files, ctx.draft)
+    ctx.update_draft(photo=ref)
+    return True
+
+
+def drop_photo(files: FileStore, draft: dict[str, Any]) -> None:
+    """A draft's photo is deleted with the draft (or when another replaces it)."""
+    photo = draft.get("photo")
+    if isinstance(photo, str):
+        files.delete(photo)
+
+
+def remove_photo(ctx: Context) -> None:
+    """The admin took the photo off the draft."""
+    drop_photo(ctx.services.files, ctx.draft)
+    ctx.update_draft(photo=None)
+    ctx.say(ctx.t("alert.photo_removed"))
+
+
+def photo_of(ctx: Context) -> str | None:
+    """The draft's photo, if any."""
+    photo = ctx.draft.get("photo")
+    return photo if isinstance(photo, str) else None
 
 
 async def ended_unless_admin(ctx: Context) -> bool:
@@ -107,7 +170,7 @@ async def prompt(ctx: Context) -> None:
     """Ask for the current step's input."""
     step = ctx.chat.step
     if step == Step.TEXT:
-        ctx.ask(ctx.t("alert.ask_text", min=TEXT_MIN, max=TEXT_MAX), [_cancel(ctx)])
+        ask_text(ctx, ctx.t("alert.ask_text", min=TEXT_MIN, max=TEXT_MAX), "alert", _cancel(ctx))
     elif step == Step.AREA:
         await ask_area(ctx, ctx.t("alert.ask_area"), "alert:everywhere", _cancel(ctx))
     else:
@@ -131,6 +194,7 @@ async def _preview(ctx: Context) -> None:
             ],
             _cancel(ctx),
         ],
+        photo=photo_of(ctx),
     )
 
 
@@ -139,13 +203,16 @@ async def handle(ctx: Context, action: str | None) -> None:
     if await ended_unless_admin(ctx):
         return
     if action == "alert:cancel":
+        drop_photo(ctx.services.files, ctx.draft)
         ctx.end_flow()
         ctx.say(ctx.t("alert.cancelled"))
         show_menu(ctx)
         return
     step = ctx.chat.step
-    if step == Step.TEXT:
-        await _receive_text(ctx)
+    if step == Step.TEXT and action == "alert:nophoto":
+        remove_photo(ctx)
+    elif step == Step.TEXT:
+        _receive_text(ctx)
     elif step == Step.AREA:
         if await pick_area(ctx, action, "alert:everywhere"):
             ctx.go(NAME, Step.PREVIEW)
@@ -162,14 +229,8 @@ async def handle(ctx: Context, action: str | None) -> None:
     await prompt(ctx)
 
 
-async def _receive_text(ctx: Context) -> None:
-    text = (ctx.event.text or "").strip()
-    if not text or ctx.event.attachments or ctx.event.location or ctx.event.unsupported:
-        ctx.say(ctx.t("alert.wants_text"))
-    elif not TEXT_MIN <= len(text) <= TEXT_MAX:
-        ctx.say(ctx.t("alert.text_length", min=TEXT_MIN, max=TEXT_MAX, length=len(text)))
-    else:
-        ctx.update_draft(text=text)
+def _receive_text(ctx: Context) -> None:
+    if take_text(ctx, TEXT_MIN, TEXT_MAX):
         area_picker.reset(ctx)
         ctx.go(NAME, Step.AREA if "area" not in ctx.draft else Step.PREVIEW)
 
@@ -186,13 +247,14 @@ async def _send(ctx: Context) -> None:
         created_by=actor,
         creator_address_enc=ctx.services.vault.encrypt(ctx.reply_address),
         now=ctx.now,
+        photo_ref=photo_of(ctx),
     )
     await audit.record(
         ctx.session,
         actor=actor,
         action="alert.created",
         target=f"bulletin:{run.bulletin_id}",
-        detail={"area": code},
+        detail={"area": code, "photo": photo_of(ctx) is not None},
         at=ctx.now,
     )
     ctx.committed.append(ctx.services.wake_broadcasts)
@@ -225,7 +287,7 @@ async def stop_these_alerts(ctx: Context, action: str, core: FlowControl) -> Non
         show_menu(ctx)
 
 
-FLOW = FlowSpec(name=NAME, start=start, prompt=prompt, handle=handle)
+FLOW = FlowSpec(name=NAME, start=start, prompt=prompt, handle=handle, discard=drop_photo)
 ROUTER = Router(
     NAME,
     flows=(FLOW,),

@@ -18,10 +18,15 @@ from handlers.alerts import (
     EVERYWHERE,
     area_name,
     ask_area,
+    ask_text,
     drafted_reach,
+    drop_photo,
     ended_unless_admin,
+    photo_of,
     pick_area,
     reach,
+    remove_photo,
+    take_text,
 )
 from handlers.context import Context
 from handlers.flow import FlowSpec
@@ -109,7 +114,7 @@ async def prompt(ctx: Context) -> None:
     """Ask for the current step's input."""
     step = ctx.chat.step
     if step == Step.TEXT:
-        ctx.ask(ctx.t("bulletin.ask_text", min=TEXT_MIN, max=TEXT_MAX), [_cancel(ctx)])
+        ask_text(ctx, ctx.t("bulletin.ask_text", min=TEXT_MIN, max=TEXT_MAX), "bul", _cancel(ctx))
     elif step == Step.AREA:
         await ask_area(ctx, ctx.t("bulletin.ask_area"), "bul:everywhere", _cancel(ctx))
     elif step == Step.TOPIC:
@@ -132,6 +137,7 @@ async def _preview(ctx: Context) -> None:
     ctx.ask(
         f"{shown}\n\n{ctx.draft['text']}\n\n[{ctx.t('alert.stop_button')}]",
         [[(ctx.t("bulletin.confirm"), "bul:confirm")], _cancel(ctx)],
+        photo=photo_of(ctx),
     )
 
 
@@ -148,12 +154,15 @@ async def handle(ctx: Context, action: str | None) -> None:
     if await ended_unless_admin(ctx):
         return
     if action == "bul:cancel":
+        drop_photo(ctx.services.files, ctx.draft)
         ctx.end_flow()
         ctx.say(ctx.t("bulletin.cancelled"))
         show_menu(ctx)
         return
     step = ctx.chat.step
-    if step == Step.TEXT:
+    if step == Step.TEXT and action == "bul:nophoto":
+        remove_photo(ctx)
+    elif step == Step.TEXT:
         _receive_text(ctx)
     elif step == Step.AREA:
         if await pick_area(ctx, action, "bul:everywhere"):
@@ -176,13 +185,9 @@ async def handle(ctx: Context, action: str | None) -> None:
 
 
 def _receive_text(ctx: Context) -> None:
-    text = (ctx.event.text or "").strip()
-    if not TEXT_MIN <= len(text) <= TEXT_MAX or ctx.event.attachments:
-        ctx.say(ctx.t("alert.text_length", min=TEXT_MIN, max=TEXT_MAX, length=len(text)))
-        return
-    ctx.update_draft(text=text)
-    area_picker.reset(ctx)
-    ctx.go(NAME, Step.AREA)
+    if take_text(ctx, TEXT_MIN, TEXT_MAX):
+        area_picker.reset(ctx)
+        ctx.go(NAME, Step.AREA)
 
 
 def _receive_detail(ctx: Context) -> None:
@@ -213,6 +218,7 @@ async def _create(ctx: Context) -> None:
         created_by=actor,
         creator_address_enc=ctx.services.vault.encrypt(ctx.reply_address),
         now=ctx.now,
+        photo_ref=photo_of(ctx),
     )
     if now_kind:
         await runs.create_run(ctx.session, bulletin, ctx.now, now=ctx.now)
@@ -226,7 +232,12 @@ async def _create(ctx: Context) -> None:
         actor=actor,
         action="bulletin.created",
         target=f"bulletin:{bulletin.id}",
-        detail={"schedule": schedule, "area": code, "topic": bulletin.topic},
+        detail={
+            "schedule": schedule,
+            "area": code,
+            "topic": bulletin.topic,
+            "photo": bulletin.photo_ref is not None,
+        },
         at=ctx.now,
     )
     when = _describe(ctx)
@@ -243,5 +254,5 @@ async def begin(ctx: Context, core: FlowControl) -> None:
     await menu.opens(NAME)(ctx, core)
 
 
-FLOW = FlowSpec(name=NAME, start=start, prompt=prompt, handle=handle)
+FLOW = FlowSpec(name=NAME, start=start, prompt=prompt, handle=handle, discard=drop_photo)
 ROUTER = Router(NAME, flows=(FLOW,), commands=(Command("bulletin", begin, listed=False),))

@@ -148,6 +148,7 @@ class Context:
         rows: list[list[tuple[str, str]]] | None = None,
         *,
         request_location: bool = False,
+        photo: str | None = None,
     ) -> None:
         """Add a message with buttons given as (label, action); they replace any earlier ones."""
         if not self.chat.prompt_token:
@@ -171,6 +172,7 @@ class Context:
                 buttons=tuple(button_rows),
                 request_location=location_label,
                 location_hint=hint,
+                photo=photo,
             )
         )
 

@@ -87,12 +87,14 @@ class Button:
 
 @dataclass(frozen=True)
 class Reply:
-    """A message to show: text, optional button rows, optional location request."""
+    """A message to show: text, optional button rows, optional location request, and
+    optionally a stored photo shown with it (a preview of a bulletin or alert)."""
 
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     request_location: str | None = None
     location_hint: str | None = None
+    photo: str | None = None
 
 
 @dataclass

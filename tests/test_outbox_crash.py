@@ -158,7 +158,9 @@ async def test_killed_mid_run_each_recipient_gets_the_alert_once_or_twice(
     assert crash.counts == {outbox.SENT: RECIPIENTS}, crash
     assert dict(server.reports) == {ADMIN_CHAT: 1}, "the admin gets one report"
     report = next(m["text"] for m in server.bot_messages(ADMIN_CHAT) if REPORT_MARK in m["text"])
-    assert f"đã gửi {RECIPIENTS}" in report and "lỗi 0" in report and "bị chặn 0" in report
+    assert (
+        f"đã đến {RECIPIENTS} người dân" in report and "lỗi 0" in report and "bị chặn 0" in report
+    )
     assert crash.exit_code == 0, log_tail(log_path)
     assert log_leaks(log_path, [*chat_ids, ADMIN_CHAT]) == [], "no chat id in the bot's log"
     assert "Traceback" not in log_tail(log_path, 10**7)

@@ -12,14 +12,14 @@ MENU = Reply("Menu?", buttons=((Button("Tip", "t.0"),),))
 
 def test_plain_replies_fold_into_the_next() -> None:
     messages, open_after = compose([Reply("Saved."), Reply("Note."), MENU], keyboard_open=False)
-    assert [text for text, _ in messages] == ["Saved.\n\nNote.\n\nMenu?"]
+    assert [m.text for m in messages] == ["Saved.\n\nNote.\n\nMenu?"]
     assert isinstance(messages[0][1], InlineKeyboardMarkup)
     assert not open_after
 
 
 def test_an_open_location_keyboard_is_closed_by_a_plain_message() -> None:
     messages, open_after = compose([Reply("📍 Area: X"), MENU], keyboard_open=True)
-    assert [text for text, _ in messages] == ["📍 Area: X", "Menu?"]
+    assert [m.text for m in messages] == ["📍 Area: X", "Menu?"]
     assert isinstance(messages[0][1], ReplyKeyboardRemove)
     assert not open_after
 
@@ -32,7 +32,7 @@ def test_buttons_and_a_location_request_take_two_messages() -> None:
         location_hint="Or share your location.",
     )
     messages, open_after = compose([ask], keyboard_open=False)
-    assert [text for text, _ in messages] == ["Which area?", "Or share your location."]
+    assert [m.text for m in messages] == ["Which area?", "Or share your location."]
     assert isinstance(messages[1][1], ReplyKeyboardMarkup)
     assert open_after
 
@@ -40,8 +40,22 @@ def test_buttons_and_a_location_request_take_two_messages() -> None:
 def test_long_text_is_split_and_never_merged_past_the_limit() -> None:
     long = Reply("word " * 1000)
     messages, _ = compose([long, MENU], keyboard_open=False)
-    assert all(len(text) <= TEXT_LIMIT for text, _ in messages)
+    assert all(len(m.text) <= TEXT_LIMIT for m in messages)
     assert messages[-1][0].endswith("Menu?") and isinstance(messages[-1][1], InlineKeyboardMarkup)
     huge = Reply("x" * 4000)
     messages, _ = compose([huge, Reply("y" * 200)], keyboard_open=False)
-    assert [len(text) for text, _ in messages] == [4000, 200]
+    assert [len(m.text) for m in messages] == [4000, 200]
+
+
+def test_a_photo_carries_a_short_text_as_its_caption_and_goes_before_a_long_one() -> None:
+    preview = Reply("Bulletin", buttons=((Button("Save", "s.0"),),), photo="stored:a.jpg")
+    messages, _ = compose([Reply("Preview:"), preview], keyboard_open=False)
+    assert [(m.text, m.photo) for m in messages] == [
+        ("Preview:", None),
+        ("Bulletin", "stored:a.jpg"),
+    ], "the intro is not folded into the caption"
+    assert isinstance(messages[1].markup, InlineKeyboardMarkup)
+    long = Reply("x" * 1100, buttons=((Button("Save", "s.0"),),), photo="stored:a.jpg")
+    messages, _ = compose([long], keyboard_open=False)
+    assert [(len(m.text), m.photo) for m in messages] == [(0, "stored:a.jpg"), (1100, None)]
+    assert messages[0].markup is None and isinstance(messages[1].markup, InlineKeyboardMarkup)

@@ -10,7 +10,7 @@ import secrets
 from dataclasses import replace
 from datetime import timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 from telegram import (
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
 TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 # A short pause between long polls lets updates arriving together come in one getUpdates.
@@ -274,19 +275,21 @@ class TelegramChannel:
             pressed = query.message if isinstance(query.message, Message) else None
             if pressed is not None and not response.keep_pressed:
                 messages = await self._settle_pressed(pressed, response, messages)
-        for text, markup in messages:
-            if await self._send_part(chat.id, text, markup) is Delivery.BLOCKED:
+        for message in messages:
+            if await self._send_part(chat.id, *message) is Delivery.BLOCKED:
                 return False
         return True
 
     async def _settle_pressed(
-        self, pressed: Message, response: Response, messages: list[tuple[str, Markup]]
-    ) -> list[tuple[str, Markup]]:
+        self, pressed: Message, response: Response, messages: list[Outgoing]
+    ) -> list[Outgoing]:
         """Turn the pressed message into the first reply if it can be; the messages left to send."""
-        first_markup = messages[0][1] if messages else None
+        first_markup = messages[0].markup if messages else None
         editable = first_markup is None or isinstance(first_markup, InlineKeyboardMarkup)
+        if messages and messages[0].photo is not None:
+            editable = False  # a text message cannot become a photo
         if response.chosen_label and pressed.text and messages and editable:
-            text, markup = messages[0]
+            text, markup, _ = messages[0]
             inline = markup if isinstance(markup, InlineKeyboardMarkup) else None
             try:
                 await pressed.edit_text(text, reply_markup=inline)
@@ -297,11 +300,21 @@ class TelegramChannel:
         await _quietly(pressed.edit_reply_markup(reply_markup=None))
         return messages
 
-    async def _send_part(self, chat_id: int, text: str, markup: Any) -> Delivery:
+    async def _send_part(
+        self, chat_id: int, text: str, markup: Any, photo: str | None = None
+    ) -> Delivery:
         """Send one message, waiting out a flood limit or a brief outage a few times."""
+        data = await self._photo_bytes(photo)
+        if data is None and not text:
+            return Delivery.SENT  # a photo alone that is gone: its text follows on its own
         for attempt in range(SEND_ATTEMPTS):
             try:
-                await self.application.bot.send_message(chat_id, text, reply_markup=markup)
+                if data is not None:
+                    await self.application.bot.send_photo(
+                        chat_id, photo=data, caption=text or None, reply_markup=markup
+                    )
+                else:
+                    await self.application.bot.send_message(chat_id, text, reply_markup=markup)
                 return Delivery.SENT
             except RetryAfter as exc:
                 await asyncio.sleep(min(_seconds(exc.retry_after), MAX_RETRY_WAIT))
@@ -316,6 +329,17 @@ class TelegramChannel:
         log.warning("telegram reply dropped after %d attempts", SEND_ATTEMPTS)
         return Delivery.FAILED
 
+    async def _photo_bytes(self, ref: str | None) -> bytes | None:
+        """A stored photo's bytes (read off the loop), or None without one or when it is gone."""
+        path = None if ref is None else self.dispatcher.services.files.path(ref)
+        if path is None:
+            return None
+        try:
+            return await asyncio.to_thread(path.read_bytes)
+        except OSError:
+            log.warning("telegram: a reply's photo could not be read")
+            return None
+
 
 class Delivery(Enum):
     """What became of one outgoing message."""
@@ -328,43 +352,65 @@ class Delivery(Enum):
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None
 
 
-def compose(replies: list[Reply], keyboard_open: bool) -> tuple[list[tuple[str, Markup]], bool]:
+class Outgoing(NamedTuple):
+    """One Telegram message: its text (a caption under a photo), markup, and stored photo."""
+
+    text: str
+    markup: Markup
+    photo: str | None = None
+
+
+def compose(replies: list[Reply], keyboard_open: bool) -> tuple[list[Outgoing], bool]:
     """The Telegram messages for some replies, and whether a location keyboard is left open.
 
     A plain reply is folded into the one after it (one message, not two) unless it has to close
     an open location keyboard, which only a message without inline buttons can do. One message
-    cannot carry inline buttons and a location keyboard, so that case adds a short message.
+    cannot carry inline buttons and a location keyboard, so that case adds a short message. A
+    reply with a photo is the photo with its text as the caption, as the outbox sends it, or
+    the photo and then the text when the text is longer than a caption may be.
     """
-    messages: list[tuple[str, Markup]] = []
+    messages: list[Outgoing] = []
     pending = ""
     for index, reply in enumerate(replies):
         text = f"{pending}\n\n{reply.text}" if pending else reply.text
-        if pending and utf16_length(text) > TEXT_LIMIT:
-            messages.extend((part, None) for part in split_text(pending, TEXT_LIMIT))
+        if pending and (utf16_length(text) > TEXT_LIMIT or reply.photo is not None):
+            messages.extend(Outgoing(part, None) for part in split_text(pending, TEXT_LIMIT))
             text = reply.text
         pending = ""
+        if reply.photo is not None:
+            if utf16_length(text) <= CAPTION_LIMIT:
+                messages.append(Outgoing(text, _inline(reply), reply.photo))
+                continue
+            messages.append(Outgoing("", None, reply.photo))
         plain = not reply.buttons and not reply.request_location
         if plain and not keyboard_open and index < len(replies) - 1:
             pending = text
             continue
         location = _location_keyboard(reply)
-        markup: Markup = location
-        if reply.buttons:
-            markup = InlineKeyboardMarkup(
-                [
-                    [InlineKeyboardButton(b.label, callback_data=b.token) for b in row]
-                    for row in reply.buttons
-                ]
-            )
-        elif plain and keyboard_open:
+        inline = _inline(reply)
+        markup: Markup = inline if inline is not None else location
+        if plain and keyboard_open:
             markup, keyboard_open = ReplyKeyboardRemove(), False
         parts = split_text(text, TEXT_LIMIT)
-        messages.extend((part, None) for part in parts[:-1])
-        messages.append((parts[-1], markup))
+        messages.extend(Outgoing(part, None) for part in parts[:-1])
+        messages.append(Outgoing(parts[-1], markup))
         if reply.buttons and location is not None:
-            messages.append((reply.location_hint or reply.request_location or "📍", location))
+            hint = reply.location_hint or reply.request_location or "📍"
+            messages.append(Outgoing(hint, location))
         keyboard_open = keyboard_open or location is not None
     return messages, keyboard_open
+
+
+def _inline(reply: Reply) -> InlineKeyboardMarkup | None:
+    """A reply's buttons as an inline keyboard, each pressing back its short token."""
+    if not reply.buttons:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(b.label, callback_data=b.token) for b in row]
+            for row in reply.buttons
+        ]
+    )
 
 
 def _location_keyboard(reply: Reply) -> ReplyKeyboardMarkup | None:

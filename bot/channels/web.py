@@ -15,7 +15,8 @@ from bot.i18n import Catalog
 from handlers.dispatcher import Dispatcher
 from handlers.limits import FloodGuard
 from handlers.types import Attachment, AttachmentKind, InboundEvent, Location, Response
-from storage.repositories import inbox
+from storage.files import STORED_PREFIX
+from storage.repositories import bulletins, chats, inbox
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ class WebChannel:
         app.router.add_post("/api/upload", self.post_upload)
         app.router.add_get("/api/inbox", self.get_inbox)
         app.router.add_post("/api/inbox/ack", self.post_inbox_ack)
+        app.router.add_get("/api/photo/{name}", self.get_photo)
 
     async def page(self, request: web.Request) -> web.StreamResponse:
         """The chat page."""
@@ -101,6 +103,7 @@ class WebChannel:
                     for row in message.get("buttons") or []
                 ],
                 "request_location": None,
+                "photo": _photo_url(message.get("photo")),
             }
             for message_id, message in messages
         ]
@@ -124,6 +127,26 @@ class WebChannel:
         async with self.dispatcher.services.sessions() as session, session.begin():
             await inbox.acknowledge(session, address_hash, numbers)
         return web.json_response({"ok": True})
+
+    async def get_photo(self, request: web.Request) -> web.StreamResponse:
+        """A stored photo an alert or bulletin goes out with, or one in the visitor's own
+        draft (an admin's preview); any other stored file is not found."""
+        services = self.dispatcher.services
+        ref = STORED_PREFIX + request.match_info["name"]
+        path = services.files.path(ref)
+        if path is None or not path.is_file():
+            raise web.HTTPNotFound()
+        async with services.reads() as session:
+            shown = await bulletins.has_photo(session, ref)
+            owner = self._inbox_owner(request)
+            if not shown and owner is not None:
+                shown = (await chats.draft_of(session, owner)).get("photo") == ref
+        if not shown:
+            raise web.HTTPNotFound()
+        response = web.FileResponse(path)
+        response.headers["Cache-Control"] = "private, max-age=3600"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
     def _inbox_flooded(self, address_hash: str) -> web.Response | None:
         """A 429 with Retry-After once a visitor asks too often; None while within the limit."""
@@ -221,6 +244,7 @@ class WebChannel:
                         [{"label": b.label, "token": b.token} for b in row] for row in reply.buttons
                     ],
                     "request_location": reply.request_location,
+                    "photo": _photo_url(reply.photo),
                 }
                 for reply in response.replies
             ],
@@ -248,6 +272,13 @@ class WebChannel:
                 path="/",
                 secure=request.secure,
             )
+
+
+def _photo_url(ref: Any) -> str | None:
+    """Where the page fetches a stored photo."""
+    if not isinstance(ref, str) or not ref.startswith(STORED_PREFIX):
+        return None
+    return f"/api/photo/{ref[len(STORED_PREFIX) :]}"
 
 
 def _language(request: web.Request) -> str | None:

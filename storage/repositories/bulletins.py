@@ -28,11 +28,13 @@ async def create_alert(
     created_by: str,
     creator_address_enc: str,
     now: datetime,
+    photo_ref: str | None = None,
 ) -> BulletinRun:
     """An urgent alert about `target`, reaching `areas` (empty: everywhere), now: its one run."""
     bulletin = Bulletin(
         kind=ALERT,
         text=text,
+        photo_ref=photo_ref,
         target=target,
         areas=list(areas),
         topic="all",
@@ -126,11 +128,13 @@ async def create_bulletin(
     created_by: str,
     creator_address_enc: str | None,
     now: datetime,
+    photo_ref: str | None = None,
 ) -> Bulletin:
     """A scheduled bulletin; the scheduler makes its runs."""
     bulletin = Bulletin(
         kind=BULLETIN,
         text=text,
+        photo_ref=photo_ref,
         target=target,
         areas=list(areas),
         topic=topic,
@@ -216,3 +220,11 @@ async def outreach(session: AsyncSession, start: datetime, end: datetime) -> lis
         .order_by(BulletinRun.scheduled_for)
     )
     return list(await session.execute(query))
+
+
+async def has_photo(session: AsyncSession, photo_ref: str) -> bool:
+    """Whether an alert or bulletin goes out with this stored photo (so anyone may see it)."""
+    found = await session.scalar(
+        select(Bulletin.id).where(Bulletin.photo_ref == photo_ref).limit(1)
+    )
+    return found is not None

@@ -167,3 +167,9 @@ async def mark_unreachable(session: AsyncSession, address_hash: str) -> None:
         update(Chat).where(Chat.address_hash == address_hash).values(blocked=True)
     )
     await subscriptions.set_active(session, address_hash, False)
+
+
+async def draft_of(session: AsyncSession, address_hash: str) -> dict[str, Any]:
+    """A chat's current draft (empty when it has none)."""
+    data = await session.scalar(select(Chat.data).where(Chat.address_hash == address_hash))
+    return dict(data) if isinstance(data, dict) else {}

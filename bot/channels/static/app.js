@@ -175,7 +175,17 @@
   function renderReply(reply, newButtons) {
     var turn = document.createElement("div");
     turn.className = "turn";
-    turn.appendChild(bubble("bot", reply && reply.text));
+    var text = bubble("bot", reply && reply.text);
+    if (reply && typeof reply.photo === "string" && reply.photo.indexOf("/api/photo/") === 0) {
+      // A bulletin's or alert's photo, above its text as on the phone apps.
+      var img = document.createElement("img");
+      img.className = "photo";
+      img.src = reply.photo;
+      img.alt = (strings && strings.photo) || "";
+      img.loading = "lazy";
+      text.insertBefore(img, text.firstChild);
+    }
+    turn.appendChild(text);
 
     var rows = (reply && Array.isArray(reply.buttons) && reply.buttons) || [];
     var choices = null;
