@@ -26,6 +26,7 @@ from bot.i18n import Catalog
 from bot.secret import load_secret
 from broadcasts.drainer import Drainer
 from broadcasts.fanout import Fanout
+from broadcasts.leadership import drain_alone
 from broadcasts.scheduler import BulletinScheduler, validate
 from handlers.context import Limits, Services
 from handlers.dispatcher import Dispatcher
@@ -33,6 +34,7 @@ from storage.area_catalog import AreaCatalog, UnknownProvinceError
 from storage.crypto import Vault
 from storage.engine import create_engine, create_read_engine, create_sessionmaker
 from storage.files import FileStore
+from storage.locks import ProcessLock
 from storage.migrate import MigrationError, is_current, upgrade, upgrade_in_child
 from storage.models import utcnow
 from storage.repositories import areas, tips
@@ -246,7 +248,12 @@ async def start_broadcasts(core: Core, telegram: TelegramChannel | None) -> None
     services.check_schedule = schedule_problem
     services.next_bulletin_run = scheduler.next_run
     core.tasks.append(asyncio.create_task(fanout.run()))
-    core.tasks.extend(asyncio.create_task(drainer.run()) for drainer in drainers)
+    core.tasks.extend(
+        asyncio.create_task(
+            drain_alone(drainer, ProcessLock(core.engine, f"outbox:{drainer.channel}"))
+        )
+        for drainer in drainers
+    )
 
 
 def file_store(settings: Settings) -> FileStore:
