@@ -64,6 +64,8 @@ class _Job:
     message: OutboundMessage
     attempts: int
     deadline: float  # monotonic time after which it goes back rather than wait for its turn
+    lease_ends: float  # monotonic time its claim runs out: past it, another claim may send it
+    claimed_until: datetime  # the claim's lease end as stored, to give back only this claim
 
 
 @lru_cache(maxsize=MESSAGES_KEPT)
@@ -138,6 +140,8 @@ class _Recorder:
         self.unsettled: set[int] = set()
         self.settled = asyncio.Event()  # set whenever a claim gets its outcome
         self.tally: Counter[str] = Counter()
+        # Monotonic time: every outcome recorded before it is in the database.
+        self.written_through = 0.0
 
     def claimed(self, delivery_ids: Sequence[int]) -> None:
         """These are out for sending now."""
@@ -169,13 +173,26 @@ class _Recorder:
                 partial(outbox.mark_blocked, delivery_id=delivery_id, address_hash=address_hash)
             )
 
-    def release(self, delivery_ids: Sequence[int], at: datetime, error: str | None = None) -> None:
-        """Not sent now: back to the queue, due at `at`, the attempt not counted."""
+    def release(
+        self,
+        delivery_ids: Sequence[int],
+        at: datetime,
+        error: str | None = None,
+        claimed_until: datetime | None = None,
+    ) -> None:
+        """Not sent now: back to the queue, due at `at`, the attempt not counted (only while
+        still under the claim `claimed_until`, when given)."""
         if delivery_ids:
             self._settle(delivery_ids, "deferred")
             self._put_off_pending = True
             self._operations.append(
-                partial(outbox.release, delivery_ids=list(delivery_ids), at=at, error=error)
+                partial(
+                    outbox.release,
+                    delivery_ids=list(delivery_ids),
+                    at=at,
+                    error=error,
+                    claimed_until=claimed_until,
+                )
             )
 
     def abandon(self, delivery_ids: Sequence[int]) -> None:
@@ -196,12 +213,14 @@ class _Recorder:
         """Write what is waiting; on a database error it stays waiting and the error is raised."""
         async with self._lock:
             put_off, self._put_off_pending = self._put_off_pending, False
+            started = time.monotonic()
             try:
                 while self._sent or self._operations:
                     await self._write_some()
             except BaseException:
                 self._put_off_pending = self._put_off_pending or put_off
                 raise
+            self.written_through = started
         if put_off:
             self._put_off()  # the drainer's rest was timed before these were due
 
@@ -320,19 +339,28 @@ class Drainer:
 
     async def _claim_and_start(self) -> int:
         """Claim a batch and hand each delivery to its chat's chain; how many were claimed."""
+        written = self._recorder.written_through
+        claimed_at = time.monotonic()
         async with self.sessions() as session, session.begin():
             claimed = await outbox.claim(
                 session, self.channel, self.clock(), self._claim_size, self.lease
             )
-        self._recorder.claimed([delivery.id for delivery in claimed])
+        # A delivery still in a chain here (its lease ran out while it waited) is that chain's:
+        # a second job for it would send it twice. Its new lease is only a longer hold.
+        fresh = [delivery for delivery in claimed if delivery.id not in self._recorder.unsettled]
+        self._recorder.claimed([delivery.id for delivery in fresh])
+        # Blocks written before this claim began kept their chats' old rows out of it: what it
+        # found for them is new (they unblocked the bot and subscribed again), so it goes.
+        self._blocked = {key: at for key, at in self._blocked.items() if at > written}
         deadline = time.monotonic() + self.hold
-        for delivery in claimed:
-            job = self._job(delivery, deadline)
+        lease_ends = claimed_at + self.lease.total_seconds()
+        for delivery in fresh:
+            job = self._job(delivery, deadline, lease_ends)
             if job is not None:
                 self._start(job)
         return len(claimed)
 
-    def _job(self, delivery: outbox.Claimed, deadline: float) -> _Job | None:
+    def _job(self, delivery: outbox.Claimed, deadline: float, lease_ends: float) -> _Job | None:
         """Decrypt and parse one delivery, or give it up (the reason only, never the address)."""
         plain = self.vault.decrypt(delivery.address_enc)
         if plain is None:
@@ -356,6 +384,8 @@ class Drainer:
             message,
             delivery.attempts,
             deadline,
+            lease_ends,
+            delivery.claimed_until,
         )
 
     def _start(self, job: _Job) -> None:
@@ -395,6 +425,14 @@ class Drainer:
             self._recorder.release([job.id, *(later.id for later in chain)], self._after(wait))
             return False
         result = await self._send(job)
+        if result is None:
+            # So slow to get a send slot that its claim could end mid-send: give back only what
+            # is still under this claim, to go once under the next.
+            for unsent in (job, *chain):
+                self._recorder.release(
+                    [unsent.id], self.clock(), claimed_until=unsent.claimed_until
+                )
+            return False
         self._pacer.record(job.address_hash, job.group, time.monotonic())
         return self._settle(job, result, [later.id for later in chain])
 
@@ -413,9 +451,12 @@ class Drainer:
                 return wait
             await asyncio.sleep(wait)
 
-    async def _send(self, job: _Job) -> SendResult:
-        """One send, at most `concurrency` at a time; a sender that raises counts as a failure."""
+    async def _send(self, job: _Job) -> SendResult | None:
+        """One send, at most `concurrency` at a time; a sender that raises counts as a failure.
+        None, unsent, when less than half its lease is left once a slot is free."""
         async with self._in_flight:
+            if time.monotonic() > job.lease_ends - self.lease.total_seconds() / 2:
+                return None
             try:
                 return await self.sender.send(job.address, job.message)
             except Exception as exc:
@@ -449,11 +490,8 @@ class Drainer:
         return True
 
     def _remember_blocked(self, key: str) -> None:
-        """Remember a blocked chat for a lease: long enough for its outcome to be written."""
-        now = time.monotonic()
-        horizon = now - self.lease.total_seconds()
-        self._blocked = {k: at for k, at in self._blocked.items() if at > horizon}
-        self._blocked[key] = now
+        """Remember a blocked chat until its block is written and a claim has begun after."""
+        self._blocked[key] = time.monotonic()
 
     def _pause(self, seconds: float) -> None:
         """The platform's flood wait applies to the bot, not to one chat."""

@@ -413,3 +413,70 @@ async def test_run_wakes_on_notify(core: Core, server: FakeTelegramServer, bot: 
         drainer.notify()
         await server.wait_for_call("sendMessage", max_wait=2.0)
         assert time.monotonic() - started < 0.6
+
+
+async def test_a_chat_that_unblocks_the_bot_is_sent_to_again_at_once(
+    core: Core, server: FakeTelegramServer, bot: Bot
+) -> None:
+    """The drainer forgets a block once it is written: a new alert minutes later is sent."""
+    chat = 8_100_001
+    server.blocked_chats.add(chat)
+    [first] = await queue(core, [chat])
+    drainer = make_drainer(core, bot)
+    async with running(drainer):
+        rows = await settled(core)
+        assert rows[first].status == "blocked"
+        server.blocked_chats.discard(chat)  # they unblocked the bot and subscribed again
+        await asyncio.sleep(0.5)
+        [second] = await queue(core, [chat], text="Cảnh báo mới: cháy ở chợ Bến Thành.")
+        drainer.notify()
+        rows = await settled(core)
+    assert rows[second].status == "sent", "well inside the minute the old memory lasted"
+    assert len(sends(server, chat)) == 1
+
+
+class SlowFirstSender:
+    """Records each send's time; the first takes `slow` seconds (a stalled connection)."""
+
+    def __init__(self, slow: float) -> None:
+        self.slow = slow
+        self.sent: list[tuple[str, float]] = []
+
+    @property
+    def channel(self) -> str:
+        return "telegram"
+
+    def is_group(self, address: str) -> bool:
+        return False
+
+    async def send(self, address: str, message: OutboundMessage) -> SendResult:
+        if not self.sent:
+            self.sent.append((address, time.monotonic()))
+            await asyncio.sleep(self.slow)
+            return SendResult(Outcome.SENT)
+        self.sent.append((address, time.monotonic()))
+        return SendResult(Outcome.SENT)
+
+
+async def test_a_claim_that_runs_out_waiting_for_a_send_slot_is_not_sent_twice(
+    core: Core,
+) -> None:
+    """One send slot, held past the others' lease: each is still sent once, under a live claim."""
+    services = core.dispatcher.services
+    sender = SlowFirstSender(slow=2.6)
+    lease = timedelta(seconds=2)
+    drainer = Drainer(
+        services.sessions,
+        sender,
+        services.vault,
+        overall_per_second=None,
+        concurrency=1,
+        lease=lease,
+        per_chat_interval=0.0,
+    )
+    chats = [8_200_001, 8_200_002, 8_200_003]
+    await queue(core, chats)
+    async with running(drainer):
+        rows = await settled(core, within=15.0)
+    assert {row.status for row in rows.values()} == {"sent"}
+    assert sorted(address for address, _ in sender.sent) == sorted(map(str, chats))

@@ -30,6 +30,7 @@ class Claimed:
     address_enc: str
     payload: str  # as stored (JSON): a run's copies share one text, parsed once by the drainer
     attempts: int
+    claimed_until: datetime  # the lease's end, as stored: it names this claim and no other
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -78,6 +79,7 @@ async def claim(
     FOR UPDATE SKIP LOCKED, so several processes share an outbox.
     """
     rows: list[Any] = []
+    until = now + lease
     for status in (SENDING, QUEUED):
         if len(rows) >= limit:
             break
@@ -94,10 +96,10 @@ async def claim(
         await session.execute(
             update(_outbox)
             .where(_c.id.in_([row.id for row in rows]))
-            .values(status=SENDING, next_attempt_at=now + lease, attempts=_c.attempts + 1)
+            .values(status=SENDING, next_attempt_at=until, attempts=_c.attempts + 1)
         )
     return [
-        Claimed(row.id, row.address_hash, row.address_enc, row.payload, row.attempts + 1)
+        Claimed(row.id, row.address_hash, row.address_enc, row.payload, row.attempts + 1, until)
         for row in rows
     ]
 
@@ -122,12 +124,17 @@ async def mark_sent_many(session: AsyncSession, delivery_ids: Sequence[int], now
 
 
 async def release(
-    session: AsyncSession, delivery_ids: Sequence[int], at: datetime, error: str | None = None
+    session: AsyncSession,
+    delivery_ids: Sequence[int],
+    at: datetime,
+    error: str | None = None,
+    claimed_until: datetime | None = None,
 ) -> None:
     """Give claimed, unsent deliveries back, due at `at`; their claim is not counted an attempt.
 
     For a chat's turn that is not yet due or a flood wait: the message itself did not fail.
-    Only rows still `sending` change, so a row another sender finished since stays as it is.
+    Only rows still `sending` change, so a row another sender finished since stays as it is;
+    with `claimed_until`, only rows still under that claim (not claimed again since).
     """
     if not delivery_ids:
         return
@@ -138,9 +145,10 @@ async def release(
     }
     if error is not None:
         values["last_error"] = error[:64]
-    await session.execute(
-        update(_outbox).where(_c.id.in_(delivery_ids), _c.status == SENDING).values(**values)
-    )
+    statement = update(_outbox).where(_c.id.in_(delivery_ids), _c.status == SENDING)
+    if claimed_until is not None:
+        statement = statement.where(_c.next_attempt_at == claimed_until)
+    await session.execute(statement.values(**values))
 
 
 async def retry_later(session: AsyncSession, delivery_id: int, at: datetime, error: str) -> None:
