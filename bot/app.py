@@ -200,15 +200,15 @@ async def start_broadcasts(core: Core, telegram: TelegramChannel | None) -> None
     drainers: list[Drainer] = []
     if telegram is not None:
         sender = TelegramSender(telegram.application.bot, files=services.files)
-        drainers.append(
-            Drainer(
-                services.sessions,
-                sender,
-                services.vault,
-                overall_per_second=settings.telegram_messages_per_second or None,
-                per_group_per_minute=settings.telegram_group_messages_per_minute,
-            )
+        telegram_drainer = Drainer(
+            services.sessions,
+            sender,
+            services.vault,
+            overall_per_second=settings.telegram_messages_per_second or None,
+            per_group_per_minute=settings.telegram_group_messages_per_minute,
         )
+        telegram.on_sent = telegram_drainer.count_send  # replies count against the same rate
+        drainers.append(telegram_drainer)
 
     if settings.web_enabled:
         # No platform limit to keep to; one message a second per visitor is plenty.

@@ -276,11 +276,13 @@ class Drainer:
         self.hold = min(hold, lease.total_seconds() / 4)
         self.clock = clock
         self._limiter: AsyncLimiter | None = None
+        self._overall_rate = 0.0
         self._claim_size = batch
         if overall_per_second is not None:
             rate = overall_per_second * (1 - RATE_MARGIN)
             burst = max(1, int(rate // 100))
             self._limiter = AsyncLimiter(burst, burst / rate)
+            self._overall_rate = rate
             # Claim no more than can go out within `hold` at the overall rate.
             self._claim_size = max(1, min(batch, int(overall_per_second * self.hold)))
         self._in_flight = asyncio.Semaphore(concurrency)
@@ -292,6 +294,8 @@ class Drainer:
         self._tasks: set[asyncio.Task[None]] = set()
         self._paused_until = 0.0
         self._wakeup = asyncio.Event()
+        self._counted_waiting = 0  # conversation replies waiting to take a limiter slot
+        self._tasks_counted: set[asyncio.Task[None]] = set()
 
     @property
     def channel(self) -> str:
@@ -301,6 +305,24 @@ class Drainer:
     def notify(self) -> None:
         """Deliveries were queued: drain now instead of at the next idle tick."""
         self._wakeup.set()
+
+    def count_send(self) -> None:
+        """The channel sent a conversation reply: it counts against the same overall rate.
+
+        The reply itself never waits; it takes the limiter's next slot, so the outbox sends one
+        message fewer. Beyond a second's worth of them waiting, the rest go uncounted rather
+        than queue up without end.
+        """
+        if self._limiter is None or self._counted_waiting >= self._overall_rate:
+            return
+        self._counted_waiting += 1
+        task = asyncio.get_running_loop().create_task(self._limiter.acquire())
+        self._tasks_counted.add(task)
+        task.add_done_callback(self._counted)
+
+    def _counted(self, task: asyncio.Task[None]) -> None:
+        self._tasks_counted.discard(task)
+        self._counted_waiting -= 1
 
     async def run(self) -> None:
         """Drain until cancelled, resting while the outbox is empty or the platform said wait."""

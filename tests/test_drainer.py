@@ -480,3 +480,18 @@ async def test_a_claim_that_runs_out_waiting_for_a_send_slot_is_not_sent_twice(
         rows = await settled(core, within=15.0)
     assert {row.status for row in rows.values()} == {"sent"}
     assert sorted(address for address, _ in sender.sent) == sorted(map(str, chats))
+
+
+async def test_conversation_replies_take_their_share_of_the_overall_rate(core: Core) -> None:
+    """A second's worth of replies just sent: the outbox's next message waits about a second."""
+    services = core.dispatcher.services
+    sender = SlowFirstSender(slow=0.0)
+    drainer = Drainer(services.sessions, sender, services.vault, overall_per_second=20.0)
+    started = time.monotonic()
+    for _ in range(20):
+        drainer.count_send()  # what the Telegram channel does after each reply it sends
+    await queue(core, [8_300_001])
+    async with running(drainer):
+        await settled(core)
+    [(_, sent_at)] = sender.sent
+    assert sent_at - started >= 0.8, "the replies' slots came first"

@@ -7,6 +7,7 @@ import hmac
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from enum import Enum
@@ -70,6 +71,8 @@ class TelegramChannel:
         self.webhook_secret = settings.telegram_webhook_secret or secrets.token_urlsafe(32)
         # Chats showing a location keyboard, so the next plain message can close it (memory only).
         self._location_keyboards: set[int] = set()
+        # Told of every reply sent, so the outbox counts it against Telegram's overall rate.
+        self.on_sent: Callable[[], None] = lambda: None
         builder = (
             Application.builder()
             .token(settings.telegram_token)
@@ -315,6 +318,7 @@ class TelegramChannel:
                     )
                 else:
                     await self.application.bot.send_message(chat_id, text, reply_markup=markup)
+                self.on_sent()
                 return Delivery.SENT
             except RetryAfter as exc:
                 await asyncio.sleep(min(_seconds(exc.retry_after), MAX_RETRY_WAIT))
