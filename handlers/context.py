@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from handlers.limits import FloodGuard
-from handlers.types import TOKEN_SEPARATOR, Button, InboundEvent, Reply, Response
+from handlers.types import TOKEN_SEPARATOR, Button, InboundEvent, OutgoingFile, Reply, Response
 from storage.area_catalog import AreaCatalog
 from storage.crypto import Vault
 from storage.files import FileStore
@@ -141,6 +141,14 @@ class Context:
     def say(self, text: str) -> None:
         """Add a plain message."""
         self.response.replies.append(Reply(text=text))
+
+    def send_file(self, caption: str, file: OutgoingFile) -> None:
+        """Add a file (a chart, an export) with a short caption."""
+        self.response.replies.append(Reply(text=caption, file=file))
+
+    def show_photo(self, caption: str, photo: str) -> None:
+        """Add a stored photo (a tip's cleaned copy) with a short caption."""
+        self.response.replies.append(Reply(text=caption, photo=photo))
 
     def ask(
         self,

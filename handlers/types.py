@@ -86,6 +86,15 @@ class Button:
 
 
 @dataclass(frozen=True)
+class OutgoingFile:
+    """A file made for the reader (a chart, an export): its name, bytes and type."""
+
+    name: str
+    data: bytes = field(repr=False)
+    mime: str = "application/octet-stream"
+
+
+@dataclass(frozen=True)
 class Reply:
     """A message to show: text, optional button rows, optional location request, and
     optionally a stored photo shown with it (a preview of a bulletin or alert)."""
@@ -95,6 +104,7 @@ class Reply:
     request_location: str | None = None
     location_hint: str | None = None
     photo: str | None = None
+    file: OutgoingFile | None = None
 
 
 @dataclass

@@ -96,6 +96,13 @@ class Tip(Base):
     occurred: Mapped[str] = mapped_column(String(16))
     contact_enc: Mapped[str | None] = mapped_column(Text, default=None)
     status: Mapped[str] = mapped_column(String(16), default="new")
+    # The officer working it: an actor name as the audit log writes it ("staff:12"), or None.
+    owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    priority: Mapped[str] = mapped_column(String(8), default="normal", server_default="normal")
+    duplicate_of: Mapped[str | None] = mapped_column(String(16), default=None)
+    first_response_at: Mapped[datetime | None] = mapped_column(default=None)
+    reward_note: Mapped[str | None] = mapped_column(Text, default=None)
+    reward_at: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -104,7 +111,13 @@ class Tip(Base):
         back_populates="tip", cascade="all, delete-orphan", order_by="TipAttachment.id"
     )
 
-    __table_args__ = (Index("ix_tips_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_tips_status_created", "status", "created_at"),
+        Index("ix_tips_created", "created_at"),
+        Index("ix_tips_area_created", "area_code", "created_at"),
+        Index("ix_tips_category_created", "category", "created_at"),
+        Index("ix_tips_owner_status", "owner", "status"),
+    )
 
 
 class TipAttachment(Base):
@@ -130,9 +143,43 @@ class TipOwner(Base):
     tip_id: Mapped[int] = mapped_column(ForeignKey("tips.id", ondelete="CASCADE"), primary_key=True)
     owner_hash: Mapped[str] = mapped_column(String(64), index=True)
     reply_address_enc: Mapped[str | None] = mapped_column(Text, default=None)
+    # The tipster asked to be told when the tip is received, actioned or closed.
+    updates: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_tip_owners_owner_created", "owner_hash", "created_at"),)
+
+
+class TipEvent(Base):
+    """One line of a tip's timeline: a status change, claim, note, reply, answer or more.
+
+    `actor` is an audit name ("staff:12", "tipster", "system"); a tipster's words are kept as
+    they wrote them, like the tip's description, and nothing else about them.
+    """
+
+    __tablename__ = "tip_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tip_id: Mapped[int] = mapped_column(ForeignKey("tips.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str | None] = mapped_column(Text, default=None)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (Index("ix_tip_events_tip", "tip_id", "id"),)
+
+
+class BlockedTipster(Base):
+    """A tipster officers blocked by one of their tip codes: known here only by the keyed hash."""
+
+    __tablename__ = "blocked_tipsters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    tip_code: Mapped[str] = mapped_column(String(16))
+    blocked_by: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Neighbourhood(Base):
@@ -186,6 +233,8 @@ class StaffMember(Base):
     areas: Mapped[list[Any]] = mapped_column(default=list)
     label: Mapped[str] = mapped_column(String(64))
     invited_by: Mapped[str] = mapped_column(String(64))
+    # New-tip notices to this member's private chat too (/notify), within their areas.
+    notify: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 

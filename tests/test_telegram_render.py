@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardMarkup, ReplyKeyboardMarkup, ReplyKeyboardRemove
 
 from bot.channels.telegram import TEXT_LIMIT, compose
-from handlers.types import Button, Reply
+from handlers.types import Button, OutgoingFile, Reply
 
 MENU = Reply("Menu?", buttons=((Button("Tip", "t.0"),),))
 
@@ -59,3 +59,13 @@ def test_a_photo_carries_a_short_text_as_its_caption_and_goes_before_a_long_one(
     messages, _ = compose([long], keyboard_open=False)
     assert [(len(m.text), m.photo) for m in messages] == [(0, "stored:a.jpg"), (1100, None)]
     assert messages[0].markup is None and isinstance(messages[1].markup, InlineKeyboardMarkup)
+
+
+def test_a_made_file_goes_with_its_caption() -> None:
+    export = OutgoingFile("tips.csv", b"code,category\n", "text/csv")
+    messages, _ = compose([Reply("Intro"), Reply("Export", file=export), MENU], keyboard_open=False)
+    assert [(m.text, m.file) for m in messages] == [
+        ("Intro", None),
+        ("Export", export),
+        ("Menu?", None),
+    ]

@@ -19,6 +19,7 @@ from telegram import (
     BotCommandScopeAllPrivateChats,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     KeyboardButton,
     Message,
     ReplyKeyboardMarkup,
@@ -33,7 +34,15 @@ from bot.channels.text import split_text, utf16_length
 from bot.config import Settings
 from bot.i18n import Catalog
 from handlers.dispatcher import Dispatcher, listed_commands
-from handlers.types import Attachment, AttachmentKind, InboundEvent, Location, Reply, Response
+from handlers.types import (
+    Attachment,
+    AttachmentKind,
+    InboundEvent,
+    Location,
+    OutgoingFile,
+    Reply,
+    Response,
+)
 
 # Opt in to PTB's timedelta retry_after now (its default changes in the next major version).
 os.environ.setdefault("PTB_TIMEDELTA", "1")
@@ -289,10 +298,10 @@ class TelegramChannel:
         """Turn the pressed message into the first reply if it can be; the messages left to send."""
         first_markup = messages[0].markup if messages else None
         editable = first_markup is None or isinstance(first_markup, InlineKeyboardMarkup)
-        if messages and messages[0].photo is not None:
-            editable = False  # a text message cannot become a photo
+        if messages and (messages[0].photo is not None or messages[0].file is not None):
+            editable = False  # a text message cannot become a photo or a file
         if response.chosen_label and pressed.text and messages and editable:
-            text, markup, _ = messages[0]
+            text, markup, _, _ = messages[0]
             inline = markup if isinstance(markup, InlineKeyboardMarkup) else None
             try:
                 await pressed.edit_text(text, reply_markup=inline)
@@ -304,17 +313,36 @@ class TelegramChannel:
         return messages
 
     async def _send_part(
-        self, chat_id: int, text: str, markup: Any, photo: str | None = None
+        self,
+        chat_id: int,
+        text: str,
+        markup: Any,
+        photo: str | None = None,
+        file: OutgoingFile | None = None,
     ) -> Delivery:
         """Send one message, waiting out a flood limit or a brief outage a few times."""
         data = await self._photo_bytes(photo)
-        if data is None and not text:
+        if data is None and file is None and not text:
             return Delivery.SENT  # a photo alone that is gone: its text follows on its own
+        caption = text or None
         for attempt in range(SEND_ATTEMPTS):
             try:
+                bot = self.application.bot
                 if data is not None:
-                    await self.application.bot.send_photo(
-                        chat_id, photo=data, caption=text or None, reply_markup=markup
+                    await bot.send_photo(chat_id, photo=data, caption=caption, reply_markup=markup)
+                elif file is not None and file.mime.startswith("image/"):
+                    await bot.send_photo(
+                        chat_id,
+                        photo=InputFile(file.data, filename=file.name),
+                        caption=caption,
+                        reply_markup=markup,
+                    )
+                elif file is not None:
+                    await bot.send_document(
+                        chat_id,
+                        document=InputFile(file.data, filename=file.name),
+                        caption=caption,
+                        reply_markup=markup,
                     )
                 else:
                     await self.application.bot.send_message(chat_id, text, reply_markup=markup)
@@ -357,11 +385,13 @@ Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None
 
 
 class Outgoing(NamedTuple):
-    """One Telegram message: its text (a caption under a photo), markup, and stored photo."""
+    """One Telegram message: its text (a caption under a photo or file), markup, a stored
+    photo or a made file."""
 
     text: str
     markup: Markup
     photo: str | None = None
+    file: OutgoingFile | None = None
 
 
 def compose(replies: list[Reply], keyboard_open: bool) -> tuple[list[Outgoing], bool]:
@@ -377,15 +407,16 @@ def compose(replies: list[Reply], keyboard_open: bool) -> tuple[list[Outgoing], 
     pending = ""
     for index, reply in enumerate(replies):
         text = f"{pending}\n\n{reply.text}" if pending else reply.text
-        if pending and (utf16_length(text) > TEXT_LIMIT or reply.photo is not None):
+        media = reply.photo is not None or reply.file is not None
+        if pending and (utf16_length(text) > TEXT_LIMIT or media):
             messages.extend(Outgoing(part, None) for part in split_text(pending, TEXT_LIMIT))
             text = reply.text
         pending = ""
-        if reply.photo is not None:
+        if media:
             if utf16_length(text) <= CAPTION_LIMIT:
-                messages.append(Outgoing(text, _inline(reply), reply.photo))
+                messages.append(Outgoing(text, _inline(reply), reply.photo, reply.file))
                 continue
-            messages.append(Outgoing("", None, reply.photo))
+            messages.append(Outgoing("", None, reply.photo, reply.file))
         plain = not reply.buttons and not reply.request_location
         if plain and not keyboard_open and index < len(replies) - 1:
             pending = text

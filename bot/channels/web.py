@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import secrets
@@ -14,7 +15,14 @@ from aiohttp import BodyPartReader, web
 from bot.i18n import Catalog
 from handlers.dispatcher import Dispatcher
 from handlers.limits import FloodGuard
-from handlers.types import Attachment, AttachmentKind, InboundEvent, Location, Response
+from handlers.types import (
+    Attachment,
+    AttachmentKind,
+    InboundEvent,
+    Location,
+    OutgoingFile,
+    Response,
+)
 from storage.files import STORED_PREFIX
 from storage.repositories import bulletins, chats, inbox
 
@@ -245,6 +253,7 @@ class WebChannel:
                     ],
                     "request_location": reply.request_location,
                     "photo": _photo_url(reply.photo),
+                    "file": _file_json(reply.file),
                 }
                 for reply in response.replies
             ],
@@ -272,6 +281,14 @@ class WebChannel:
                 path="/",
                 secure=request.secure,
             )
+
+
+def _file_json(file: OutgoingFile | None) -> dict[str, str] | None:
+    """A made file (a chart, an export) inline, for the page to show or offer to save."""
+    if file is None:
+        return None
+    data = base64.b64encode(file.data).decode()
+    return {"name": file.name, "mime": file.mime, "data": data}
 
 
 def _photo_url(ref: Any) -> str | None:

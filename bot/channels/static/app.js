@@ -185,6 +185,26 @@
       img.loading = "lazy";
       text.insertBefore(img, text.firstChild);
     }
+    var file = reply && reply.file;
+    if (file && typeof file.data === "string" && typeof file.mime === "string") {
+      // A chart or an export the server made for this reader: shown, or offered to save.
+      var href = "data:" + file.mime + ";base64," + file.data;
+      if (file.mime.indexOf("image/") === 0) {
+        var chart = document.createElement("img");
+        chart.className = "photo";
+        chart.src = href;
+        chart.alt = String(file.name || "");
+        text.insertBefore(chart, text.firstChild);
+      } else {
+        var link = document.createElement("a");
+        link.className = "file";
+        link.href = href;
+        link.download = String(file.name || "export");
+        link.textContent = "⬇ " + String(file.name || "export");
+        text.appendChild(document.createElement("br"));
+        text.appendChild(link);
+      }
+    }
     turn.appendChild(text);
 
     var rows = (reply && Array.isArray(reply.buttons) && reply.buttons) || [];
