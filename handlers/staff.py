@@ -7,6 +7,8 @@ already gone; a citizen gets exactly the answer an unknown command gets.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 
 from handlers.context import Context
@@ -56,6 +58,49 @@ async def role_of(ctx: Context) -> tuple[str | None, str]:
     if member is None:
         return None, ""
     return member.role, f"staff:{member.id}"
+
+
+@dataclass(frozen=True)
+class Access:
+    """What a staff member may see now: every area (`areas` None) or their jurisdiction."""
+
+    role: str
+    actor: str
+    areas: frozenset[str] | None
+
+    @property
+    def is_admin(self) -> bool:
+        """Admins see and do everything."""
+        return self.role == staff_repo.ADMIN
+
+    def covers(self, area_code: str | None) -> bool:
+        """Whether a tip in this area is theirs to see (a tip with no area: all-area staff)."""
+        return self.areas is None or (area_code is not None and area_code in self.areas)
+
+
+async def access_of(ctx: Context) -> Access | None:
+    """The writer's access at this moment, or None for a citizen (or a role just revoked)."""
+    identity = _identity(ctx)
+    if ctx.event.is_admin:
+        return Access(staff_repo.ADMIN, f"{BOOTSTRAP}:{identity[:12]}", None)
+    member = await staff_repo.member_for(ctx.session, identity)
+    if member is None:
+        return None
+    if member.role == staff_repo.ADMIN or not member.areas:
+        return Access(member.role, f"staff:{member.id}", None)
+    return Access(member.role, f"staff:{member.id}", jurisdiction(ctx, member.areas))
+
+
+def jurisdiction(ctx: Context, codes: Sequence[str]) -> frozenset[str]:
+    """Areas and everything inside them (a ward includes its neighbourhoods)."""
+    found: set[str] = set()
+    stack = list(codes)
+    while stack:
+        code = stack.pop()
+        if code not in found:
+            found.add(code)
+            stack.extend(child.code for child in ctx.areas.children(code))
+    return frozenset(found)
 
 
 async def is_admin(ctx: Context) -> bool:
