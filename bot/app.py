@@ -28,7 +28,7 @@ from broadcasts.drainer import Drainer
 from broadcasts.fanout import Fanout
 from broadcasts.leadership import drain_alone
 from broadcasts.scheduler import BulletinScheduler, validate
-from handlers.context import Limits, Services
+from handlers.context import Limits, Services, Workspace
 from handlers.dispatcher import Dispatcher
 from storage.area_catalog import AreaCatalog, UnknownProvinceError
 from storage.crypto import Vault
@@ -99,6 +99,7 @@ async def build_core(settings: Settings, *, migrate_in_child: bool = True) -> Co
         files=file_store(settings),
         limits=limits,
         areas=await load_areas(reads, settings.provinces),
+        workspace=workspace(settings),
     )
     return Core(settings, engine, catalog, Dispatcher(services), read_engine)
 
@@ -254,6 +255,26 @@ async def start_broadcasts(core: Core, telegram: TelegramChannel | None) -> None
         )
         for drainer in drainers
     )
+
+
+def workspace(settings: Settings) -> Workspace:
+    """The officers' side of the settings."""
+    chats = {"*": f"telegram:{settings.officer_chat}"} if settings.officer_chat else {}
+    for pair in settings.officer_chats_by_area:
+        area, _, chat = pair.partition("=")
+        chats[_area_code(area.strip())] = f"telegram:{chat.strip()}"
+    return Workspace(
+        officer_chats=chats,
+        unit_name=settings.unit_name,
+        reward_instructions=settings.reward_instructions,
+    )
+
+
+def _area_code(text: str) -> str:
+    """An area as people write its code: 79 is province P79, 26743 ward W26743."""
+    if not text.isdigit():
+        return text
+    return f"P{int(text):02d}" if len(text) <= 2 else f"W{int(text):05d}"
 
 
 def file_store(settings: Settings) -> FileStore:

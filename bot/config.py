@@ -75,6 +75,12 @@ class Settings:
     telegram_group_messages_per_minute: int = field(default=20, metadata=_between(1, 60))
     # A bulletin whose time passed while the bot was down is still sent within this many minutes.
     bulletin_grace_minutes: int = field(default=60, metadata=_between(1, 7 * 24 * 60))
+    # New-tip notices: the officers' group chat, and groups for areas (AREA=CHAT, comma-separated).
+    officer_chat: str = ""
+    officer_chats_by_area: tuple[str, ...] = ()
+    # How replies to tipsters are signed, and how a tipster claims a reward without a name.
+    unit_name: str = ""
+    reward_instructions: str = ""
 
     def __post_init__(self) -> None:
         """Turn text (from the environment) into typed values and check every one."""
@@ -161,7 +167,20 @@ def _check(name: str, value: object, metadata: Any) -> object:
         raise ValueError("must start with http:// or https://")
     if name == "telegram_webhook_path" and not str(value).startswith("/"):
         raise ValueError("must start with /")
+    if name == "officer_chat" and value and not _chat_id(str(value)):
+        raise ValueError("must be a Telegram group chat id like -1001234567890")
+    if name == "officer_chats_by_area":
+        assert isinstance(value, tuple)
+        for pair in value:
+            area, _, chat = pair.partition("=")
+            if not area.strip() or not _chat_id(chat.strip()):
+                raise ValueError("takes AREA=CHAT pairs, e.g. 79=-1001234567890,01=-1009876543210")
     return value
+
+
+def _chat_id(text: str) -> bool:
+    """Whether text is a Telegram chat id (groups are negative)."""
+    return text.lstrip("-").isdigit() and len(text) <= 20
 
 
 def _from_environment(env_file: str | Path | None) -> dict[str, str]:

@@ -51,6 +51,16 @@ class Limits:
     area_radius_km: float = 3.0
 
 
+@dataclass(frozen=True)
+class Workspace:
+    """The officers' side, from settings: where new-tip notices go, how replies are signed."""
+
+    # Chat addresses ("telegram:-100…") of officers' groups: by area code, "*" for every tip.
+    officer_chats: dict[str, str] = field(default_factory=dict)
+    unit_name: str = ""
+    reward_instructions: str = ""
+
+
 @dataclass
 class Services:
     """Long-lived things every handler may use; `areas` is swapped when the catalogue reloads."""
@@ -63,6 +73,7 @@ class Services:
     files: FileStore
     limits: Limits
     areas: AreaCatalog = field(default_factory=lambda: AreaCatalog([]))
+    workspace: Workspace = field(default_factory=Workspace)
     # Wrong PINs per tip code, from any chat: a 6-digit PIN must not be guessable by retrying.
     pin_failures: FloodGuard = field(default_factory=lambda: FloodGuard(5, 3600))
     # Wrong invite codes per chat.

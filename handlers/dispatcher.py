@@ -18,9 +18,12 @@ from handlers import (
     alerts,
     bulletin_flow,
     bulletins,
+    cases,
     groups,
+    invite_flow,
     menu,
     mytips,
+    relay,
     staff,
     subscriptions,
     tip,
@@ -48,9 +51,12 @@ ROUTERS: tuple[Router, ...] = (
     mytips.ROUTER,
     subscriptions.ROUTER,
     staff.ROUTER,
+    invite_flow.ROUTER,
     alerts.ROUTER,
     bulletin_flow.ROUTER,
     bulletins.ROUTER,
+    cases.ROUTER,
+    relay.ROUTER,
     admin.ROUTER,
     menu.EVERYWHERE_ROUTER,
 )
@@ -236,9 +242,13 @@ class Dispatcher:
             ctx.retire_prompt()
         if event.group:
             # No flows, menus or reprompts in a group: only what the group router answers,
-            # which retires a staff choice only when staff use it (members chat meanwhile).
+            # which retires a staff choice only when staff use it (members chat meanwhile),
+            # and the buttons of routers that work in groups (officers' notices).
+            in_groups = [r for r in ROUTERS if r.in_groups and action and r.takes_button(action)]
             if event.button is not None and action is None:
                 ctx.notice(ctx.t("button.stale"))
+            elif in_groups and in_groups[0].on_button is not None and action is not None:
+                await in_groups[0].on_button(ctx, action, self)
             else:
                 await groups.handle(ctx, action)
             return

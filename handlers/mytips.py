@@ -7,15 +7,18 @@ from datetime import timedelta
 from enum import StrEnum
 
 from handlers import menu
+from handlers.codes import normalize_code
 from handlers.context import Context
 from handlers.flow import FlowSpec
 from handlers.menu import show_menu
 from handlers.routing import Command, Router
-from handlers.tip import category_label, normalize_code
+from handlers.tip import category_label
 from storage.models import Tip
-from storage.repositories import tips
+from storage.repositories import cases, tips
 
 NAME = "mytips"
+OPEN = cases.OPEN
+_THREAD = ("reply", "answer", "info")
 MAX_PIN_ATTEMPTS = 5
 VIETNAM_OFFSET = timedelta(hours=7)
 
@@ -26,6 +29,7 @@ class Step(StrEnum):
     LIST = "list"
     CODE = "code"
     PIN = "pin"
+    FOUND = "found"
 
 
 def _line(ctx: Context, tip: Tip) -> str:
@@ -64,6 +68,15 @@ async def prompt(ctx: Context) -> None:
     back = [(ctx.t("button.back_to_menu"), "mytips:menu")]
     if step is Step.LIST:
         ctx.ask(ctx.t("mytips.offer_lookup"), [[(ctx.t("mytips.lookup"), "mytips:lookup")], back])
+    elif step is Step.FOUND:
+        tip = await tips.find_by_code(ctx.session, str(ctx.draft.get("unlocked", "")))
+        if tip is None:
+            ctx.go(NAME, Step.LIST)
+            await prompt(ctx)
+            return
+        rows = [[(ctx.t("mytips.add_info"), f"relay:add:{tip.code}")]] if tip.status in OPEN else []
+        rows.append([(ctx.t("mytips.lookup_another"), "mytips:lookup")])
+        ctx.ask(ctx.t("mytips.found_next"), [*rows, back])
     elif step is Step.CODE:
         ctx.ask(ctx.t("mytips.ask_code"), [back])
     else:
@@ -78,8 +91,9 @@ async def handle(ctx: Context, action: str | None) -> None:
         return
     step = Step(ctx.chat.step or Step.LIST)
     if action == "mytips:lookup":
+        ctx.update_draft(unlocked=None)
         ctx.go(NAME, Step.CODE)
-    elif step in (Step.LIST, Step.CODE):
+    elif step in (Step.LIST, Step.CODE, Step.FOUND):
         receive_code(ctx)
     elif await receive_pin(ctx):
         return
@@ -125,10 +139,32 @@ async def receive_pin(ctx: Context) -> bool:
         ctx.say(ctx.t("mytips.no_match"))
         ctx.go(NAME, Step.CODE)
         return False
-    ctx.end_flow()
-    ctx.say(ctx.t("mytips.found", line=_line(ctx, tip)))
-    show_menu(ctx)
-    return True
+    ctx.update_draft(unlocked=tip.code, attempts=0)
+    ctx.go(NAME, Step.FOUND)
+    await _show_found(ctx, tip)
+    return False
+
+
+async def _show_found(ctx: Context, tip: Tip) -> None:
+    """The tip's status, the officers' replies and the tipster's own words, and a reward."""
+    lines = [ctx.t("mytips.found", line=_line(ctx, tip))]
+    thread = [e for e in await cases.timeline(ctx.session, tip.id, 30) if e.kind in _THREAD]
+    if thread:
+        unit = ctx.services.workspace.unit_name or ctx.t("case.unit_default")
+        said = [
+            ctx.t(
+                "mytips.thread_officer" if e.kind == "reply" else "mytips.thread_you",
+                who=unit,
+                at=f"{e.at + VIETNAM_OFFSET:%d/%m %H:%M}",
+                text=e.text or "",
+            )
+            for e in thread
+        ]
+        lines.append(ctx.t("mytips.thread", lines="\n".join(said)))
+    if tip.reward_at is not None:
+        how = ctx.services.workspace.reward_instructions or ctx.t("mytips.reward_how_default")
+        lines.append(ctx.t("mytips.reward", code=tip.code, how=how))
+    ctx.say("\n\n".join(lines))
 
 
 FLOW = FlowSpec(name=NAME, start=start, prompt=prompt, handle=handle)

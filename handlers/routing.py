@@ -58,6 +58,8 @@ class Router:
     words: frozenset[str] = field(default_factory=frozenset)
     words_in_flows: tuple[str, ...] = ()
     on_word: CommandHandler | None = None
+    # Its buttons work in group chats too (a notice in the officers' group).
+    in_groups: bool = False
 
     def takes_word(self, word: str, flow: str | None) -> bool:
         """Whether this router intercepts a message that is exactly this word."""

@@ -1,4 +1,5 @@
-"""Staff roles in the chat: /join with an invite code, /invite, /staff and revoking.
+"""Staff roles in the chat: /join with an invite code, /staff and revoking (/invite is
+handlers.invite_flow).
 
 Every staff command and button asks `role_of` when it runs, so a role revoked a moment ago is
 already gone; a citizen gets exactly the answer an unknown command gets.
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from handlers.codes import CODE_ALPHABET
 from handlers.context import Context
 from handlers.routing import Command, FlowControl, Router, unknown_command
 from storage.crypto import Vault
@@ -18,7 +20,6 @@ from storage.models import StaffMember
 from storage.repositories import audit
 from storage.repositories import staff as staff_repo
 
-CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L to misread
 CODE_LENGTH = 10
 INVITE_HOURS = 24
 LABEL_MAX = 64
@@ -163,20 +164,17 @@ async def join(ctx: Context, core: FlowControl) -> None:
 # /invite [name]
 
 
-async def invite(ctx: Context, core: FlowControl) -> None:
-    """/invite [name]: a one-time admin invite code, valid for 24 hours (admins only)."""
-    role, actor = await role_of(ctx)
-    if role != staff_repo.ADMIN:
-        await unknown_command(ctx, core)
-        return
-    label = ctx.event.argument[:LABEL_MAX] or ctx.t("staff.unnamed")
+async def make_invite(
+    ctx: Context, actor: str, role: str, areas: Sequence[str], label: str
+) -> None:
+    """Store a one-time invite code for a role (an officer's with their areas) and show it."""
     code = new_invite_code()
     expires_at = ctx.now + timedelta(hours=INVITE_HOURS)
     created = await staff_repo.create_invite(
         ctx.session,
         code_hash=invite_hash(ctx.services.vault, code),
-        role=staff_repo.ADMIN,
-        areas=(),
+        role=role,
+        areas=areas,
         label=label,
         created_by=actor,
         now=ctx.now,
@@ -187,13 +185,20 @@ async def invite(ctx: Context, core: FlowControl) -> None:
         actor=actor,
         action="invite.created",
         target=f"invite:{created.id}",
-        detail={"role": staff_repo.ADMIN, "label": label},
+        detail={"role": role, "label": label, "areas": list(areas)},
         at=ctx.now,
     )
     link = ctx.services.invite_link(ctx.event.channel, code)
-    text = ctx.t("staff.invite_created", code=code, label=label, hours=INVITE_HOURS)
+    where = ", ".join(_area_label(ctx, a) for a in areas) or ctx.t("staff.all_areas")
+    text = ctx.t(
+        f"staff.invite_created_{role}", code=code, label=label, hours=INVITE_HOURS, areas=where
+    )
     ctx.say(f"{text}\n{ctx.t('staff.invite_link', link=link)}" if link else text)
-    await core.reprompt(ctx)
+
+
+def _area_label(ctx: Context, code: str) -> str:
+    area = ctx.areas.get(code)
+    return ctx.areas.label(area) if area else code
 
 
 # /staff, and revoking with a confirmation
@@ -270,7 +275,6 @@ ROUTER = Router(
     "staff",
     commands=(
         Command("join", join, listed=False),
-        Command("invite", invite, listed=False),
         Command("staff", list_staff, listed=False),
     ),
     prefixes=("staff:",),

@@ -7,21 +7,23 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from handlers import area_picker, menu
+from handlers import area_picker, menu, notices
+from handlers import cases as cases_flow
+from handlers.codes import code_in, new_code
 from handlers.context import MAX_ATTACHMENTS, Context
 from handlers.flow import FlowSpec
 from handlers.menu import show_menu
-from handlers.routing import Command, Router
+from handlers.routing import Command, FlowControl, Router
+from handlers.staff import access_of
 from handlers.subscriptions import STOP_WORDS
 from storage.files import FileStore
 from storage.models import Tip
-from storage.repositories import tips
+from storage.repositories import cases, tips
 
 NAME = "tip"
 PLACE_MIN, PLACE_MAX = 2, 500
 DESCRIPTION_MIN, DESCRIPTION_MAX = 10, 4000
 CONTACT_MIN, CONTACT_MAX = 3, 200
-CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L to misread
 OCCURRED = ("now", "today", "earlier", "unknown")
 
 
@@ -60,18 +62,6 @@ _EDITABLE = (
 )
 
 
-def new_code() -> str:
-    """A short, unambiguous tip code like K7Q-2M9X."""
-    chars = "".join(secrets.choice(CODE_ALPHABET) for _ in range(7))
-    return f"{chars[:3]}-{chars[3:]}"
-
-
-def normalize_code(text: str) -> str:
-    """Read a typed code leniently: case, spaces and dashes do not matter."""
-    chars = "".join(ch for ch in text.upper() if ch.isalnum())
-    return f"{chars[:3]}-{chars[3:]}" if len(chars) == 7 else chars
-
-
 def category_label(ctx: Context, category: str) -> str:
     """A category's name in the chat's language (a custom one shows as configured)."""
     key = f"category.{category}"
@@ -94,8 +84,19 @@ async def _over_rate_limit(ctx: Context) -> bool:
     return True
 
 
+async def _refused(ctx: Context) -> bool:
+    """A tipster the officers blocked is told so, politely, before writing anything."""
+    if not await cases.is_blocked(ctx.session, ctx.owner_hash):
+        return False
+    ctx.end_flow()
+    show_menu(ctx, intro=ctx.t("tip.blocked"))
+    return True
+
+
 async def start(ctx: Context) -> None:
     """Begin a new tip."""
+    if await _refused(ctx):
+        return
     if await _over_rate_limit(ctx):
         show_menu(ctx)
         return
@@ -183,8 +184,10 @@ def _show_review(ctx: Context) -> None:
         when=ctx.t(f"when.{draft.get('occurred', 'unknown')}"),
         contact=contact,
     )
+    updates = "review.updates_on" if draft.get("updates") else "review.updates_off"
     rows = [
         [(ctx.t("review.confirm"), "review:confirm")],
+        [(ctx.t(updates), "review:updates")],
         [
             (ctx.t("review.edit_category"), "edit:category"),
             (ctx.t("review.edit_area"), "edit:area"),
@@ -397,6 +400,9 @@ async def receive_review(ctx: Context, action: str | None) -> bool:
     if action == "review:confirm":
         await submit(ctx)
         return False
+    if action == "review:updates":
+        ctx.update_draft(updates=not ctx.draft.get("updates"))
+        return True
     if action and action.startswith("edit:") and action[5:] in {s.value for s in _EDITABLE}:
         ctx.update_draft(editing=True)
         ctx.go(NAME, Step(action[5:]))
@@ -414,6 +420,8 @@ def _draft_contact(ctx: Context) -> str | None:
 
 async def submit(ctx: Context) -> None:
     """Save the tip and give the tipster its code and PIN."""
+    if await _refused(ctx):
+        return
     if await _over_rate_limit(ctx):
         _show_review(ctx)
         return
@@ -450,7 +458,9 @@ async def submit(ctx: Context) -> None:
         attachments=attachments,
         owner_hash=ctx.owner_hash,
         reply_address_enc=vault.encrypt(ctx.reply_address),
+        updates=bool(draft.get("updates")),
     )
+    await notices.new_tip(ctx, tip)
     ctx.end_flow()
     ctx.say(ctx.t("tip.sent", code=code, pin=pin))
     area = ctx.areas.get(tip.area_code or "")
@@ -464,6 +474,15 @@ async def submit(ctx: Context) -> None:
         )
     else:
         show_menu(ctx)
+
+
+async def begin(ctx: Context, core: FlowControl) -> None:
+    """/tip: a new tip; from staff, /tip CODE opens that tip in the workspace."""
+    code = code_in(ctx.event.argument) if ctx.event.argument else None
+    if code is not None and await access_of(ctx) is not None:
+        await cases_flow.open_code(ctx, core, code)
+        return
+    await menu.opens(NAME)(ctx, core)
 
 
 def discard(files: FileStore, draft: dict[str, Any]) -> None:
@@ -491,7 +510,7 @@ FLOW = FlowSpec(name=NAME, start=start, prompt=prompt, handle=handle, discard=di
 ROUTER = Router(
     NAME,
     flows=(FLOW,),
-    commands=(Command("tip", menu.opens(NAME)),),
+    commands=(Command("tip", begin),),
     words=STOP_WORDS,
     words_in_flows=(NAME, "alert", "bulletin"),
     on_word=menu.cancel,

@@ -28,7 +28,12 @@ def visitor(core: Core, name: str) -> FlowChat:
 
 
 async def make_invite(
-    core: Core, *, role: str = "admin", hours: float = 24, label: str = "Lan"
+    core: Core,
+    *,
+    role: str = "admin",
+    hours: float = 24,
+    label: str = "Lan",
+    areas: tuple[str, ...] = (),
 ) -> str:
     """An invite made as `tipline admin invite` makes it; the code."""
     services = core.dispatcher.services
@@ -39,7 +44,7 @@ async def make_invite(
             session,
             code_hash=invite_hash(services.vault, code),
             role=role,
-            areas=[],
+            areas=list(areas),
             label=label,
             created_by="cli",
             now=now,
@@ -108,6 +113,7 @@ async def test_expired_unknown_and_guessed_codes(core: Core) -> None:
 async def test_admin_invites_lists_and_revokes(core: Core) -> None:
     admin = await admin_chat(core, "chief")
     await admin.text("/invite Deputy Hoa")
+    await admin.press("quản trị viên")
     [code] = set(INVITE_RE.findall(admin.all_text))
     assert "Deputy Hoa" in admin.all_text and "24" in admin.all_text
     deputy = visitor(core, "deputy")

@@ -231,15 +231,21 @@ async def test_admins_see_subscriber_counts(bot: Core, server: FakeTelegramServe
 
 async def test_invite_link_and_join_over_telegram(bot: Core, server: FakeTelegramServer) -> None:
     admin = citizen(server, ADMIN_ID)  # an admin by TIPLINE_ADMIN_TELEGRAM_IDS
-    replies = await admin.send("/invite Officer Minh")
+    await admin.send("/invite Officer Minh")
+    await admin.press("cán bộ")
+    await admin.send("ben thanh")
+    if "Phường Bến Thành" not in (admin.last_text() or "").split("Đã chọn:")[-1]:
+        await admin.press("Phường Bến Thành")
+    replies = await admin.press("Xong: tạo mã")
     text = joined(replies)
+    assert "Phường Bến Thành" in text, "the officer's area is in the code's message"
     link = re.search(r"https://t\.me/tipline_test_bot\?start=(join_[0-9A-Z]{10})", text)
     assert link is not None, text
     invitee = citizen(server, 911000020)
     replies = await invitee.send(f"/start {link.group(1)}")  # what opening the link sends
-    assert "Officer Minh" in joined(replies) and "quản trị viên" in joined(replies)
-    replies = await invitee.send("/staff")
-    assert "Officer Minh — quản trị viên" in joined(replies)
+    assert "Officer Minh" in joined(replies) and "cán bộ" in joined(replies)
+    replies = await admin.send("/staff")
+    assert "Officer Minh — cán bộ" in joined(replies)
     again = citizen(server, 911000021)
     replies = await again.send(f"/start {link.group(1)}")
     assert "không dùng được" in joined(replies), "the link works once"

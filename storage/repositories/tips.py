@@ -34,15 +34,23 @@ async def create_tip(
     attachments: list[NewAttachment],
     owner_hash: str,
     reply_address_enc: str,
+    updates: bool = False,
 ) -> Tip:
-    """Insert a tip with its attachments and owner link."""
+    """Insert a tip with its attachments and owner link (and whether to send it updates)."""
     tip.attachments = [
         TipAttachment(kind=a.kind, file_ref=a.file_ref, mime_type=a.mime_type, size=a.size)
         for a in attachments
     ]
     session.add(tip)
     await session.flush()
-    session.add(TipOwner(tip_id=tip.id, owner_hash=owner_hash, reply_address_enc=reply_address_enc))
+    session.add(
+        TipOwner(
+            tip_id=tip.id,
+            owner_hash=owner_hash,
+            reply_address_enc=reply_address_enc,
+            updates=updates,
+        )
+    )
     await session.flush()
     return tip
 
