@@ -76,7 +76,7 @@ async def open_queue(ctx: Context, core: FlowControl) -> None:
         return
     ctx.chat.data = {"filter": {"status": "open"}, "page": 0}
     ctx.go(NAME, Step.QUEUE)
-    if ctx.event.argument and not _apply_words(ctx, ctx.event.argument):
+    if ctx.event.argument and not _apply_words(ctx, access, ctx.event.argument):
         return
     await prompt(ctx)
 
@@ -183,7 +183,7 @@ async def handle(ctx: Context, action: str | None) -> None:
     elif not text or ctx.event.attachments or ctx.event.location or ctx.event.unsupported:
         ctx.say(ctx.t("case.wants_text"))
     elif step == Step.QUEUE:
-        if not _apply_words(ctx, text):
+        if not _apply_words(ctx, access, text):
             return
     elif step == Step.TIP:
         opened = code_in(text)
@@ -248,7 +248,7 @@ def _inside(ctx: Context, code: str) -> list[str]:
     return found
 
 
-def _apply_words(ctx: Context, text: str) -> bool:
+def _apply_words(ctx: Context, access: Access, text: str) -> bool:
     """Filters typed as words ('new drugs mine', an area's name); False when one is unknown
     (said, and the queue shown again with what was understood)."""
     chosen: dict[str, Any] = dict(ctx.draft.get("filter") or {})
@@ -277,18 +277,32 @@ def _apply_words(ctx: Context, text: str) -> bool:
             chosen["category"] = categories[folded]
         else:
             leftover.append(word)
-    if leftover:
-        query = " ".join(leftover)
-        found = ctx.areas.search(query, limit=5)
-        exact = [area for area in found if ctx.areas.is_exact(area, query)]
-        pick = exact[0] if len(exact) == 1 else found[0] if len(found) == 1 else None
-        if pick is None:
-            ctx.update_draft(filter=chosen, page=0)
-            ctx.say(ctx.t("case.filter_unknown", words=query[:80]))
-            return True
-        chosen["area"] = pick.code
     ctx.update_draft(filter=chosen, page=0)
+    if leftover:
+        return _area_words(ctx, access, " ".join(leftover))
     return True
+
+
+def _area_words(ctx: Context, access: Access, query: str) -> bool:
+    """An area typed as a filter: taken when it is the one meant, else offered as choices."""
+    found = [a for a in ctx.areas.search(query, limit=16) if _reachable(access, a.code, ctx)]
+    exact = [area for area in found if ctx.areas.is_exact(area, query)]
+    if len(exact) == 1 or len(found) == 1:
+        ctx.update_draft(
+            filter={**(ctx.draft.get("filter") or {}), "area": (exact or found)[0].code}
+        )
+        return True
+    if not found:
+        ctx.say(ctx.t("case.filter_unknown", words=query[:80]))
+        return True
+    rows = [[(ctx.areas.label(area), f"case:fr:{area.code}")] for area in (exact or found)[:8]]
+    ctx.ask(ctx.t("case.choose_area"), [*rows, [(ctx.t("case.back_to_queue"), "case:queue:")]])
+    return False
+
+
+def _reachable(access: Access, code: str, ctx: Context) -> bool:
+    """Whether an area holds any of the officer's (all of them, for all-area staff)."""
+    return access.areas is None or any(a in access.areas for a in _inside(ctx, code))
 
 
 async def _show_queue(ctx: Context, access: Access) -> None:
@@ -347,7 +361,10 @@ async def _show_queue(ctx: Context, access: Access) -> None:
     rows.append(
         [
             (ctx.t("case.f_age"), "case:f:age"),
-            (ctx.t("case.f_newest" if chosen.get("oldest") else "case.f_oldest"), "case:f:order"),
+            (
+                ctx.t("case.f_to_newest" if chosen.get("oldest") else "case.f_to_oldest"),
+                "case:f:order",
+            ),
         ]
     )
     rows.append([(ctx.t("case.f_clear"), "case:f:clear"), (ctx.t("case.leave"), "case:leave")])
@@ -427,6 +444,8 @@ async def _choose(ctx: Context, kind: str, value: str) -> None:
         chosen["category"] = value if value in ctx.limits.categories else None
     elif kind == "fa":
         chosen["age"] = value if value in AGES else None
+    elif kind == "fr":
+        chosen["area"] = value if ctx.areas.get(value) is not None else None
     ctx.update_draft(filter=chosen, page=0)
     ctx.go(NAME, Step.QUEUE)
     await prompt(ctx)
@@ -608,7 +627,7 @@ async def _act(ctx: Context, access: Access, verb: str, code: str) -> None:
         await prompt(ctx)
     elif verb == "f":
         await _change_filter(ctx, code)
-    elif verb in ("fs", "fc", "fa"):
+    elif verb in ("fs", "fc", "fa", "fr"):
         await _choose(ctx, verb, code)
     elif verb == "queue":
         ctx.go(NAME, Step.QUEUE)
@@ -654,6 +673,7 @@ async def _on_tip(ctx: Context, access: Access, verb: str, tip: Tip) -> bool:
     elif verb == "spam" and _may_change(ctx, access, tip):
         await _set_status(ctx, access, tip, cases.REJECTED, reason="spam")
     elif verb == "priority" and _may_change(ctx, access, tip):
+        await _take_if_free(ctx, access, tip)
         nxt = cases.PRIORITIES[(cases.PRIORITIES.index(tip.priority) + 1) % len(cases.PRIORITIES)]
         await cases.set_priority(ctx.session, tip, nxt, access.actor, ctx.now)
         await _record(ctx, access, "tip.priority", tip, {"to": nxt})
@@ -682,12 +702,20 @@ async def _claim(ctx: Context, access: Access, tip: Tip) -> None:
 
 
 def _may_change(ctx: Context, access: Access, tip: Tip) -> bool:
-    """Only the tip's owner (or an admin) changes it; anyone else is told to claim it first."""
-    if access.is_admin or tip.owner == access.actor:
+    """The tip's owner (or an admin) changes it, and anyone in its area while nobody owns it
+    (acting on it then claims it); another officer's tip is theirs."""
+    if access.is_admin or tip.owner in (None, access.actor):
         return True
     ctx.notice(ctx.t("case.claim_first"))
     ctx.say(ctx.t("case.claim_first"))
     return False
+
+
+async def _take_if_free(ctx: Context, access: Access, tip: Tip) -> None:
+    """Acting on an unowned tip claims it (exactly one of two at once gets it)."""
+    if tip.owner is None and await cases.claim(ctx.session, tip.id, access.actor, ctx.now):
+        tip.owner = access.actor
+        await _record(ctx, access, "tip.claimed", tip)
 
 
 def _may_write(ctx: Context, access: Access, tip: Tip, verb: str) -> bool:
@@ -705,9 +733,7 @@ async def _set_status(
     duplicate_of: str | None = None,
 ) -> None:
     """Move the tip on, tell a tipster who asked for updates, and write it down."""
-    if tip.owner is None:
-        await cases.claim(ctx.session, tip.id, access.actor, ctx.now)  # acting on it takes it
-        tip.owner = access.actor
+    await _take_if_free(ctx, access, tip)
     await cases.set_status(
         ctx.session, tip, status, access.actor, ctx.now, reason=reason, duplicate_of=duplicate_of
     )
@@ -775,6 +801,7 @@ async def _take_text(ctx: Context, access: Access, tip: Tip, text: str) -> bool:
     elif step == Step.REPLY:
         if not _may_change(ctx, access, tip):
             return False
+        await _take_if_free(ctx, access, tip)
         unit = ctx.services.workspace.unit_name or ctx.t("case.unit_default")
         if not await notices.to_tipster(
             ctx, tip, "case.relayed", answer_button=True, unit=unit, text=text
@@ -788,6 +815,7 @@ async def _take_text(ctx: Context, access: Access, tip: Tip, text: str) -> bool:
     elif step == Step.REWARD:
         if not _may_change(ctx, access, tip):
             return False
+        await _take_if_free(ctx, access, tip)
         await cases.approve_reward(ctx.session, tip, text, access.actor, ctx.now)
         await _record(ctx, access, "tip.reward", tip)
         ctx.say(ctx.t("case.rewarded", code=tip.code))
