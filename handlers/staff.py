@@ -205,12 +205,16 @@ def _area_label(ctx: Context, code: str) -> str:
 
 
 def _member_line(ctx: Context, member: StaffMember) -> str:
-    return ctx.t(
+    line = ctx.t(
         "staff.line",
         label=member.label,
         role=ctx.t(f"role.{member.role}"),
         since=member.created_at.strftime("%d/%m/%Y"),
     )
+    if member.role != staff_repo.OFFICER:
+        return line
+    areas = ", ".join(_area_label(ctx, code) for code in member.areas) or ctx.t("staff.all_areas")
+    return f"{line} ({areas})"
 
 
 async def list_staff(ctx: Context, core: FlowControl) -> None:
