@@ -858,7 +858,13 @@ async def _record(
     )
 
 
-FLOW = FlowSpec(name=NAME, start=start, prompt=prompt, handle=handle)
+FLOW = FlowSpec(
+    name=NAME,
+    start=start,
+    prompt=prompt,
+    handle=handle,
+    worth_telling=lambda step: step not in (Step.QUEUE, Step.TIP),
+)
 ROUTER = Router(
     NAME,
     flows=(FLOW,),

@@ -101,6 +101,12 @@ class ChatLocks:
                 self._locks[key] = (lock, users - 1)
 
 
+def _worth_telling(flow_name: str | None, step: str | None) -> bool:
+    """Whether an expired chat lost something it wrote (a queue being browsed did not)."""
+    flow = FLOWS.get(flow_name or "")
+    return flow is None or flow.worth_telling(step)
+
+
 class Dispatcher:
     """The channel-neutral core: every channel hands events here and renders the response."""
 
@@ -384,10 +390,13 @@ class Dispatcher:
         async with self.services.sessions() as session, session.begin():
             expired = await chats.expired_drafts(session, idle_since)
             drafts = {chat.id: (chat.flow or "", dict(chat.data)) for chat in expired}
+            worth = {chat.id: _worth_telling(chat.flow, chat.step) for chat in expired}
             swept = await chats.mark_expired(session, list(drafts), idle_since)
             dropped = set(swept)
             gone = [(chat, drafts[chat.id][1]) for chat in expired if chat.id in dropped]
-            told = await self._tell_expired(session, gone)
+            quiet = [chat.address_hash for chat, _ in gone if not worth[chat.id]]
+            await chats.clear_expired_notice(session, quiet)  # nothing they wrote was lost
+            told = await self._tell_expired(session, [g for g in gone if worth[g[0].id]])
         if told:
             self.services.wake_broadcasts()
         # Files go only once the drafts are gone for good, and only for drafts still idle.

@@ -14,6 +14,11 @@ def _nothing_to_discard(files: FileStore, draft: dict[str, Any]) -> None:
     """Default discard: the draft holds nothing outside the chat row."""
 
 
+def _always(step: str | None) -> bool:
+    """Default: losing any step of the flow is worth telling the user."""
+    return True
+
+
 @dataclass(frozen=True)
 class FlowSpec:
     """A flow: begin it, re-show its current step, handle input, clean up a dropped draft."""
@@ -23,3 +28,5 @@ class FlowSpec:
     prompt: Callable[[Context], Awaitable[None]]
     handle: Callable[[Context, str | None], Awaitable[None]]
     discard: Callable[[FileStore, dict[str, Any]], None] = _nothing_to_discard
+    # Whether a step that expires held something the user wrote (so they are told it is gone).
+    worth_telling: Callable[[str | None], bool] = _always

@@ -167,6 +167,8 @@ async def _show_found(ctx: Context, tip: Tip) -> None:
     ctx.say("\n\n".join(lines))
 
 
-FLOW = FlowSpec(name=NAME, start=start, prompt=prompt, handle=handle)
+FLOW = FlowSpec(
+    name=NAME, start=start, prompt=prompt, handle=handle, worth_telling=lambda step: False
+)
 
 ROUTER = Router(NAME, flows=(FLOW,), commands=(Command("mytips", menu.opens(NAME)),))

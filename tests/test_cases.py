@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.app import Core
 from handlers.context import Workspace
-from storage.models import AuditEntry, Delivery, StaffMember, Tip, TipEvent, utcnow
+from storage.models import AuditEntry, Chat, Delivery, StaffMember, Tip, TipEvent, utcnow
 from storage.repositories import cases
 from tests.flowchat import FlowChat
 from tests.test_flows import complete_tip, reach_review
@@ -346,3 +347,22 @@ async def test_every_workspace_button_is_authorised_when_pressed(core: Core) -> 
         assert (tip.owner, tip.status, tip.priority) == (None, "new", "normal"), change
     async with services.sessions() as session:
         assert list(await session.scalars(select(TipEvent))) == []
+
+
+async def test_an_idle_queue_expires_quietly_but_an_unsent_reply_is_told(core: Core) -> None:
+    code = await tip_in(core, "resident", "Hoàn Kiếm")
+    browsing = await officer_chat(core, "Lan", HOAN_KIEM)
+    writing = await officer_chat(core, "Hoa", HOAN_KIEM)
+    await browsing.text("/queue")
+    await writing.text(f"/tip {code}")
+    await writing.press("Ghi chú")
+    services = core.dispatcher.services
+    services.proactive_channels = {"web"}
+    async with services.sessions() as session, session.begin():
+        await session.execute(update(Chat).values(updated_at=utcnow() - timedelta(hours=2)))
+    assert await core.dispatcher.sweep_expired() >= 2
+    told = {row.address_hash for row in await outbox_rows(core)}
+    assert services.vault.keyed_hash(f"web:{writing.address}") in told
+    assert services.vault.keyed_hash(f"web:{browsing.address}") not in told
+    await browsing.text("/queue")
+    assert "phút không hoạt động" not in browsing.all_text, "nor told with the next message"
