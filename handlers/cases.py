@@ -358,6 +358,7 @@ async def _show_queue(ctx: Context, access: Access) -> None:
             (ctx.t("case.f_category"), "case:f:category"),
         ]
     )
+    rows.append([(ctx.t("case.f_area"), "case:f:area")])
     rows.append(
         [
             (ctx.t("case.f_age"), "case:f:age"),
@@ -425,6 +426,13 @@ async def _change_filter(ctx: Context, what: str) -> None:
             for key in ctx.limits.categories
         ]
         ctx.ask(ctx.t("case.choose_category"), [*rows, [(ctx.t("case.fc_all"), "case:fc:*")]])
+        return
+    elif what == "area":
+        back = [
+            [(ctx.t("case.fr_all"), "case:fr:*")],
+            [(ctx.t("case.back_to_queue"), "case:queue:")],
+        ]
+        ctx.ask(ctx.t("case.ask_area"), back)
         return
     elif what == "age":
         rows = [[(ctx.t(f"case.fa_{age}"), f"case:fa:{age}")] for age in (*AGES, "any")]

@@ -130,6 +130,13 @@ async def test_queue_filters_by_words_and_buttons(core: Core) -> None:
     assert "0 tin" in officer.all_text
     await officer.text("/queue gibberish-words-xyz")
     assert "Không hiểu" in officer.all_text
+    await officer.press("Bỏ bộ lọc")
+    await officer.press("📍 Khu vực")
+    await officer.text("Hoàn Kiếm")
+    assert first in officer.all_text and second not in officer.all_text.split("Đang xem:")[1]
+    await officer.press("📍 Khu vực")
+    await officer.press("Mọi khu vực của tôi")
+    assert second in officer.all_text
 
 
 async def test_claim_status_note_and_timeline_with_audit(core: Core) -> None:
