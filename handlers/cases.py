@@ -65,16 +65,26 @@ class Step(StrEnum):
 # --- entry points -------------------------------------------------------------------------
 
 
-async def open_queue(ctx: Context, core: FlowControl) -> None:
-    """/queue [filters]: the tips of the officer's areas, newest first, a page at a time."""
+async def _enter(ctx: Context, core: FlowControl, *, fresh: bool) -> Access | None:
+    """Staff entering the workspace by a command: their access, or None when answered already
+    (a citizen: unknown command; a draft of another flow open: keep it or drop it first)."""
     access = await access_of(ctx)
     if access is None:
         await unknown_command(ctx, core)
-        return
+        return None
     if ctx.chat.flow not in (None, NAME):
         menu.ask_continue_or_discard(ctx)
+        return None
+    if fresh or ctx.chat.flow is None:
+        ctx.chat.data = {"filter": {"status": "open"}, "page": 0}
+    return access
+
+
+async def open_queue(ctx: Context, core: FlowControl) -> None:
+    """/queue [filters]: the tips of the officer's areas, newest first, a page at a time."""
+    access = await _enter(ctx, core, fresh=True)
+    if access is None:
         return
-    ctx.chat.data = {"filter": {"status": "open"}, "page": 0}
     ctx.go(NAME, Step.QUEUE)
     if ctx.event.argument and not _apply_words(ctx, access, ctx.event.argument):
         return
@@ -83,16 +93,9 @@ async def open_queue(ctx: Context, core: FlowControl) -> None:
 
 async def open_code(ctx: Context, core: FlowControl, code: str) -> None:
     """/tip CODE from staff: that tip's page (citizens' /tip starts a tip instead)."""
-    access = await access_of(ctx)
-    if access is None:
-        await unknown_command(ctx, core)
-        return
-    if ctx.chat.flow not in (None, NAME):
-        menu.ask_continue_or_discard(ctx)
-        return
-    if ctx.chat.flow is None:
-        ctx.chat.data = {"filter": {"status": "open"}, "page": 0}
-    await _open(ctx, access, code)
+    access = await _enter(ctx, core, fresh=False)
+    if access is not None:
+        await _open(ctx, access, code)
 
 
 async def toggle_notify(ctx: Context, core: FlowControl) -> None:

@@ -59,18 +59,60 @@ def notice_text(ctx: Context, language: str, tip: Tip) -> str:
 async def new_tip(ctx: Context, tip: Tip) -> None:
     """Tell the officers' group for the tip's area (or the general one) and the officers who
     asked for notices and whose jurisdiction holds the tip."""
-    rows = []
     group = _officer_chat(ctx, tip.area_code)
     if group is not None:
-        rows.append(await _delivery(ctx, group, "vi", tip, private=False))
+        await _queue(ctx, group, notice_text(ctx, "vi", tip), _notice_buttons(ctx, "vi", tip))
     for member in await _notified(ctx, tip.area_code):
         address = ctx.services.vault.decrypt(member.address_enc)
         if address is not None:
             language = await _language(ctx, member.address_hash)
-            rows.append(await _delivery(ctx, address, language, tip, private=True))
-    await outbox.enqueue(ctx.session, rows)
-    if rows:
-        ctx.committed.append(ctx.services.wake_broadcasts)
+            text = notice_text(ctx, language, tip)
+            await _queue(ctx, address, text, _notice_buttons(ctx, language, tip), private=True)
+
+
+def _notice_buttons(ctx: Context, language: str, tip: Tip) -> list[tuple[str, str]]:
+    """A notice's Claim and View, as (action, label)."""
+    t = ctx.services.translate
+    return [
+        (f"case:claim:{tip.code}", t(language, "case.claim")),
+        (f"case:view:{tip.code}", t(language, "case.view")),
+    ]
+
+
+async def _queue(
+    ctx: Context,
+    address: str,
+    text: str,
+    buttons: list[tuple[str, str]],
+    *,
+    private: bool = False,
+    address_hash: str | None = None,
+    address_enc: str | None = None,
+) -> None:
+    """One proactive message into the outbox, a button a row, its buttons their own token
+    (only that chat's when private; a group's for whoever presses, each press authorised)."""
+    vault = ctx.services.vault
+    address_hash = address_hash or vault.keyed_hash(address)
+    rows: list[list[list[str]]] = []
+    if buttons:
+        token = await prompts.create(
+            ctx.session,
+            buttons,
+            now=ctx.now,
+            lifetime=BUTTON_LIFETIME,
+            address_hash=address_hash if private else None,
+        )
+        rows = [[[label, f"{token}{prompts.SEPARATOR}{n}"]] for n, (_, label) in enumerate(buttons)]
+    delivery = {
+        "channel": address.split(":", 1)[0],
+        "address_hash": address_hash,
+        "address_enc": address_enc or vault.encrypt(address),
+        "payload": {"text": text, "buttons": rows},
+        "is_group": not private,
+        "created_at": ctx.now,
+    }
+    await outbox.enqueue(ctx.session, [delivery])
+    ctx.committed.append(ctx.services.wake_broadcasts)
 
 
 def _officer_chat(ctx: Context, area_code: str | None) -> str | None:
@@ -103,37 +145,6 @@ async def _language(ctx: Context, address_hash: str) -> str:
     return language or "vi"
 
 
-async def _delivery(
-    ctx: Context, address: str, language: str, tip: Tip, *, private: bool
-) -> dict[str, object]:
-    """One notice for the outbox, its Claim and View buttons its own (only that chat's when
-    private; a group's for whoever presses, each press authorised then)."""
-    address_hash = ctx.services.vault.keyed_hash(address)
-    t = ctx.services.translate
-    token = await prompts.create(
-        ctx.session,
-        [
-            (f"case:claim:{tip.code}", t(language, "case.claim")),
-            (f"case:view:{tip.code}", t(language, "case.view")),
-        ],
-        now=ctx.now,
-        lifetime=BUTTON_LIFETIME,
-        address_hash=address_hash if private else None,
-    )
-    buttons = [
-        [[t(language, "case.claim"), f"{token}{prompts.SEPARATOR}0"]],
-        [[t(language, "case.view"), f"{token}{prompts.SEPARATOR}1"]],
-    ]
-    return {
-        "channel": address.split(":", 1)[0],
-        "address_hash": address_hash,
-        "address_enc": ctx.services.vault.encrypt(address),
-        "payload": {"text": notice_text(ctx, language, tip), "buttons": buttons},
-        "is_group": not private,
-        "created_at": ctx.now,
-    }
-
-
 async def to_tipster(
     ctx: Context, tip: Tip, key: str, *, answer_button: bool = False, **params: object
 ) -> bool:
@@ -145,30 +156,16 @@ async def to_tipster(
         return False
     language = await _language(ctx, link.owner_hash)
     text = ctx.services.translate(language, key, code=tip.code, **params)
-    buttons: list[list[list[str]]] = []
-    if answer_button:
-        label = ctx.services.translate(language, "case.answer_button")
-        token = await prompts.create(
-            ctx.session,
-            [(f"answer:{tip.code}", label)],
-            now=ctx.now,
-            lifetime=BUTTON_LIFETIME,
-            address_hash=link.owner_hash,
-        )
-        buttons = [[[label, f"{token}{prompts.SEPARATOR}0"]]]
-    await outbox.enqueue(
-        ctx.session,
-        [
-            {
-                "channel": address.split(":", 1)[0],
-                "address_hash": link.owner_hash,
-                "address_enc": link.reply_address_enc,
-                "payload": {"text": text, "buttons": buttons},
-                "created_at": ctx.now,
-            }
-        ],
+    label = ctx.services.translate(language, "case.answer_button")
+    await _queue(
+        ctx,
+        address,
+        text,
+        [(f"answer:{tip.code}", label)] if answer_button else [],
+        private=True,
+        address_hash=link.owner_hash,
+        address_enc=link.reply_address_enc,
     )
-    ctx.committed.append(ctx.services.wake_broadcasts)
     return True
 
 
@@ -196,33 +193,10 @@ async def to_owner(ctx: Context, tip: Tip, key: str, text: str) -> None:
     address = address or _officer_chat(ctx, tip.area_code)
     if address is None:
         return  # nobody to tell now: it is on the tip's timeline for whoever opens it
-    address_hash = ctx.services.vault.keyed_hash(address)
-    language = await _language(ctx, address_hash) if private else "vi"
+    language = await _language(ctx, ctx.services.vault.keyed_hash(address)) if private else "vi"
     t = ctx.services.translate
-    token = await prompts.create(
-        ctx.session,
-        [(f"case:view:{tip.code}", t(language, "case.view"))],
-        now=ctx.now,
-        lifetime=BUTTON_LIFETIME,
-        address_hash=address_hash if private else None,
-    )
-    await outbox.enqueue(
-        ctx.session,
-        [
-            {
-                "channel": address.split(":", 1)[0],
-                "address_hash": address_hash,
-                "address_enc": ctx.services.vault.encrypt(address),
-                "payload": {
-                    "text": t(language, key, code=tip.code, text=text),
-                    "buttons": [[[t(language, "case.view"), f"{token}{prompts.SEPARATOR}0"]]],
-                },
-                "is_group": not private,
-                "created_at": ctx.now,
-            }
-        ],
-    )
-    ctx.committed.append(ctx.services.wake_broadcasts)
+    view = [(f"case:view:{tip.code}", t(language, "case.view"))]
+    await _queue(ctx, address, t(language, key, code=tip.code, text=text), view, private=private)
 
 
 async def offer_to_open(ctx: Context, tip: Tip, address: str | None) -> bool:
@@ -230,30 +204,7 @@ async def offer_to_open(ctx: Context, tip: Tip, address: str | None) -> bool:
     chat (its button only theirs). False when the bot cannot write to them there."""
     if address is None:
         return False
-    address_hash = ctx.services.vault.keyed_hash(address)
-    language = await _language(ctx, address_hash)
-    label = ctx.services.translate(language, "case.view")
-    token = await prompts.create(
-        ctx.session,
-        [(f"case:open:{tip.code}", label)],
-        now=ctx.now,
-        lifetime=BUTTON_LIFETIME,
-        address_hash=address_hash,
-    )
-    await outbox.enqueue(
-        ctx.session,
-        [
-            {
-                "channel": address.split(":", 1)[0],
-                "address_hash": address_hash,
-                "address_enc": ctx.services.vault.encrypt(address),
-                "payload": {
-                    "text": notice_text(ctx, language, tip),
-                    "buttons": [[[label, f"{token}{prompts.SEPARATOR}0"]]],
-                },
-                "created_at": ctx.now,
-            }
-        ],
-    )
-    ctx.committed.append(ctx.services.wake_broadcasts)
+    language = await _language(ctx, ctx.services.vault.keyed_hash(address))
+    view = [(f"case:open:{tip.code}", ctx.services.translate(language, "case.view"))]
+    await _queue(ctx, address, notice_text(ctx, language, tip), view, private=True)
     return True
