@@ -373,3 +373,27 @@ async def test_an_idle_queue_expires_quietly_but_an_unsent_reply_is_told(core: C
     assert services.vault.keyed_hash(f"web:{browsing.address}") not in told
     await browsing.text("/queue")
     assert "phút không hoạt động" not in browsing.all_text, "nor told with the next message"
+
+
+async def test_every_staff_command_as_each_kind_of_user(core: Core) -> None:
+    code = await tip_in(core, "resident", "Hoàn Kiếm")
+    citizen = visitor(core, "citizen")
+    outsider = await officer_chat(core, "Minh", BEN_THANH)
+    officer = await officer_chat(core, "Lan", HOAN_KIEM)
+    admin = await admin_chat(core)
+    await citizen.text("/no-such-command")
+    unknown = citizen.all_text
+    admin_only = ("/invite", "/staff", "/areas", "/alert", "/bulletin", "/bulletins")
+    for command in ("/queue", "/notify", *admin_only):
+        for user in (citizen, outsider, officer, admin):
+            await user.text("/cancel")
+            await user.text(command)
+            refused = user.all_text == unknown
+            expected = user is citizen or (command in admin_only and user is not admin)
+            assert refused == expected, (command, user.address)
+    for user, sees in ((outsider, False), (officer, True), (admin, True)):
+        await user.text("/cancel")
+        await user.text(f"/tip {code}")
+        assert (f"Tin báo {code}" in user.all_text) is sees, user.address
+        await user.text("/queue")
+        assert (code in user.all_text) is sees, user.address
