@@ -705,7 +705,7 @@ async def _claim(ctx: Context, access: Access, tip: Tip) -> None:
         else:
             ctx.say(ctx.t("case.claimed", code=tip.code))
         return
-    await ctx.session.refresh(tip)
+    await ctx.session.refresh(tip, ["owner"])
     owners = await _owner_labels(ctx, [tip.owner])
     message = ctx.t("case.owned_by", code=tip.code, owner=owners.get(tip.owner or "", "—"))
     ctx.notice(message)
