@@ -131,6 +131,7 @@ class Fanout:
                     payloads[language] = self.compose(language, bulletin, run).to_payload()
                 return payloads[language]
 
+            topic = bulletin.topic
             deliveries = [
                 {
                     "channel": row.channel,
@@ -143,7 +144,7 @@ class Fanout:
                     **self._unsendable(row.channel),
                 }
                 for row in rows
-                if bulletin.topic == "all" or {"all", bulletin.topic} & set(row.topics or ["all"])
+                if topic == "all" or not row.topics or "all" in row.topics or topic in row.topics
             ]
             await outbox.enqueue(session, deliveries)
             if rows:

@@ -495,3 +495,46 @@ async def test_conversation_replies_take_their_share_of_the_overall_rate(core: C
         await settled(core)
     [(_, sent_at)] = sender.sent
     assert sent_at - started >= 0.8, "the replies' slots came first"
+
+
+async def test_enqueue_stores_what_the_orm_reads_back(core: Core) -> None:
+    """Rows sharing a payload and a time, and rows with their own, read back as given."""
+    now = utcnow()
+    later = now + timedelta(minutes=5)
+    shared = OutboundMessage("Cảnh báo “lừa đảo”", ((OutboundButton("Dừng", "t.1"),),))
+    rows: list[dict[str, Any]] = [
+        {
+            "channel": "telegram",
+            "address_hash": f"h{n}",
+            "address_enc": "x",
+            "payload": shared.to_payload(),
+            "created_at": now,
+        }
+        for n in range(3)
+    ]
+    rows.append(
+        {
+            "channel": "web",
+            "address_hash": "h-own",
+            "address_enc": "y",
+            "payload": {"text": "riêng", "buttons": []},
+            "created_at": now,
+            "next_attempt_at": later,
+        }
+    )
+    async with core.dispatcher.services.sessions() as session, session.begin():
+        assert await outbox.enqueue(session, rows) == 4
+        assert await outbox.enqueue(session, rows[:1]) == 1, "no run: not a duplicate"
+    stored = sorted((await deliveries(core)).values(), key=lambda row: row.id)
+    assert [row.address_hash for row in stored] == ["h0", "h1", "h2", "h-own", "h0"]
+    for row in stored[:3]:
+        assert OutboundMessage.from_payload(row.payload) == shared
+        assert (row.status, row.attempts, row.created_at, row.next_attempt_at) == (
+            "queued",
+            0,
+            now,
+            now,
+        )
+    own = stored[3]
+    assert own.payload == {"text": "riêng", "buttons": []}
+    assert (own.channel, own.created_at, own.next_attempt_at) == ("web", now, later)

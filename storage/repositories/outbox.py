@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, Text, cast, func, insert, or_, select, update
+from sqlalchemy import Table, Text, bindparam, cast, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,10 +45,10 @@ async def enqueue(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
     """
     if not rows:
         return 0
+    if _dialect(session) == "sqlite":
+        return await _enqueue_sqlite(session, rows)
     if _dialect(session) == "postgresql":
         statement: Any = postgresql.insert(_outbox).on_conflict_do_nothing()
-    elif _dialect(session) == "sqlite":
-        statement = sqlite.insert(_outbox).on_conflict_do_nothing()
     else:
         statement = insert(_outbox)
     values = [
@@ -63,6 +63,45 @@ async def enqueue(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
         }
         for row in rows
     ]
+    await session.execute(statement, values)
+    return len(values)
+
+
+_ENCODED = ("payload", "created_at", "next_attempt_at")
+
+
+async def _enqueue_sqlite(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> int:
+    """`enqueue` on SQLite, each distinct payload and time encoded once rather than once a row.
+
+    A fan-out page's rows share one payload and one time: dumping that JSON and formatting two
+    datetimes per row was a third of the fan-out's CPU per recipient. They are encoded by the
+    columns' own types and bound as text, so the stored text is what SQLAlchemy stores.
+    """
+    dialect = session.get_bind().dialect
+    processors = {
+        name: _c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in _ENCODED
+    }
+    statement = (
+        sqlite.insert(_outbox)
+        .on_conflict_do_nothing()
+        .values({_c[name]: bindparam(f"{name}_text", type_=Text) for name in _ENCODED})
+    )
+    encoded: dict[tuple[str, int], Any] = {}  # by object: the rows keep every one alive
+
+    def encode(name: str, value: Any) -> Any:
+        key = (name, id(value))
+        if key not in encoded:
+            process = processors[name]
+            encoded[key] = value if process is None else process(value)
+        return encoded[key]
+
+    values = []
+    for row in rows:
+        value = {"status": QUEUED, "attempts": 0, "run_id": None, **row}
+        value.setdefault("next_attempt_at", row["created_at"])
+        for name in _ENCODED:
+            value[f"{name}_text"] = encode(name, value.pop(name))
+        values.append(value)
     await session.execute(statement, values)
     return len(values)
 
