@@ -97,7 +97,14 @@ async def _enqueue_sqlite(session: AsyncSession, rows: Sequence[dict[str, Any]])
 
     values = []
     for row in rows:
-        value = {"status": QUEUED, "attempts": 0, "run_id": None, **row}
+        value = {
+            "status": QUEUED,
+            "attempts": 0,
+            "run_id": None,
+            "is_group": False,
+            "last_error": None,  # every row has every key: one statement for the whole page
+            **row,
+        }
         value.setdefault("next_attempt_at", row["created_at"])
         for name in _ENCODED:
             value[f"{name}_text"] = encode(name, value.pop(name))
