@@ -11,13 +11,13 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from bot.app import Core
 from handlers.reports import safe_cell
 from handlers.types import OutgoingFile
 from storage.models import AuditEntry, StaffMember, Tip, TipOwner
-from storage.repositories import audit
+from storage.repositories import audit, cases
 from tests.conftest import SECRET
 from tests.flowchat import FlowChat
 from tests.test_basics import run_cli
@@ -305,3 +305,28 @@ async def test_export_and_audit_command_line(core: Core, tmp_path: Path) -> None
     entries = await audit_rows(core, "export")
     assert [e.actor for e in entries] == ["cli"] * 3
     assert [e.detail["format"] for e in entries] == ["csv", "csv", "xlsx"]
+
+
+async def test_queue_count_stops_past_a_thousand(core: Core) -> None:
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "code": f"CAP-{n:04d}", "pin_hash": "x", "channel": "web", "category": "drugs",
+            "area_code": HOAN_KIEM, "description": "x", "occurred": "now", "status": "new",
+            "created_at": now - timedelta(minutes=n), "updated_at": now,
+        }
+        for n in range(cases.COUNT_CAP + 5)
+    ]  # fmt: skip
+    async with core.dispatcher.services.sessions() as session, session.begin():
+        await session.execute(insert(Tip), rows)
+    async with core.dispatcher.services.sessions() as session:
+        first, total = await cases.queue_page(session, cases.QueueFilter(), 0, 8)
+        assert [tip.code for tip in first][:2] == ["CAP-0000", "CAP-0001"]
+        assert total == cases.COUNT_CAP + 1, "counted only up to one past the cap"
+        _, near_end = await cases.queue_page(session, cases.QueueFilter(), 1000, 8)
+        assert near_end == cases.COUNT_CAP + 5, "deep pages still know what lies beyond"
+    admin = await admin_chat(core)
+    await admin.text("/queue")
+    assert "1000+ tin · trang 1/125+" in admin.all_text, admin.all_text
+    await admin.press("Trang sau")
+    assert "trang 2/125+" in admin.all_text
