@@ -1,4 +1,5 @@
-"""Command line: `tipline run`, `tipline db upgrade`, `tipline areas ...`, `tipline admin ...`."""
+"""Command line: `tipline run`, `tipline db upgrade`, `tipline areas ...`, `tipline admin ...`,
+`tipline bulletin ...`, `tipline export`, `tipline audit`."""
 
 from __future__ import annotations
 
@@ -41,6 +42,10 @@ def _parser() -> argparse.ArgumentParser:
         dest="bulletin_command", required=True, metavar="ACTION"
     )
     _bulletin_cli().add_arguments(bulletin_commands)
+    _report_cli().add_export_arguments(
+        commands.add_parser("export", help="a period's tips as CSV or XLSX (no tipster data)")
+    )
+    _report_cli().add_audit_arguments(commands.add_parser("audit", help="the audit log"))
     admin = commands.add_parser("admin", help="staff: invite, list, revoke")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
     inviter = admin_commands.add_parser("invite", help="print a one-time invite code")
@@ -67,6 +72,12 @@ def _bulletin_cli() -> Any:
     from bot import bulletin_cli
 
     return bulletin_cli
+
+
+def _report_cli() -> Any:
+    from bot import report_cli
+
+    return report_cli
 
 
 def _bulletin(settings: Settings, args: argparse.Namespace) -> int:
@@ -132,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
             return _admin(settings, args)
         elif args.command == "bulletin":
             return _bulletin(settings, args)
+        elif args.command == "export":
+            return int(asyncio.run(_report_cli().export(settings, args)))
+        elif args.command == "audit":
+            return int(asyncio.run(_report_cli().audit_log(settings, args)))
     except ConfigError as exc:
         print(f"tipline: {exc}", file=sys.stderr)
         return 2

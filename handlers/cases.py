@@ -319,11 +319,13 @@ async def _show_queue(ctx: Context, access: Access) -> None:
         found, total = await cases.queue_page(ctx.session, wanted, 0, PAGE)
     owners = await _owner_labels(ctx, [tip.owner for tip in found])
     lines = [_queue_line(ctx, tip, owners) for tip in found]
+    pages = max(1, -(-total // PAGE))
+    capped = total > cases.COUNT_CAP
     heading = ctx.t(
         "case.queue",
-        count=total,
+        count=f"{cases.COUNT_CAP}+" if capped else total,
         page=page + 1,
-        pages=max(1, -(-total // PAGE)),
+        pages=f"{max(page + 1, cases.COUNT_CAP // PAGE)}+" if capped else pages,
         filters=_describe_filter(ctx),
     )
     body = "\n".join(lines) if lines else ctx.t("case.queue_empty")

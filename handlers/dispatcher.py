@@ -24,6 +24,7 @@ from handlers import (
     menu,
     mytips,
     relay,
+    reports,
     staff,
     subscriptions,
     tip,
@@ -57,6 +58,7 @@ ROUTERS: tuple[Router, ...] = (
     bulletins.ROUTER,
     cases.ROUTER,
     relay.ROUTER,
+    reports.ROUTER,
     admin.ROUTER,
     menu.EVERYWHERE_ROUTER,
 )

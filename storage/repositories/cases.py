@@ -21,6 +21,9 @@ NEW, IN_REVIEW, ACTIONED, CLOSED, REJECTED = "new", "in_review", "actioned", "cl
 STATUSES = (NEW, IN_REVIEW, ACTIONED, CLOSED, REJECTED)
 OPEN = (NEW, IN_REVIEW, ACTIONED)
 PRIORITIES = ("low", "normal", "high")
+# The queue counts at most this many matching tips (and says "1000+"): over a large table an
+# exact count of every open tip costs more than the page itself.
+COUNT_CAP = 1000
 TIPSTER, SYSTEM = "tipster", "system"
 
 
@@ -60,14 +63,17 @@ def _filtered(query: Select[Any], wanted: QueueFilter) -> Select[Any]:
 async def queue_page(
     session: AsyncSession, wanted: QueueFilter, offset: int, limit: int
 ) -> tuple[list[Tip], int]:
-    """One page of the queue, newest (or oldest) first, and how many tips match in all."""
+    """One page of the queue, newest (or oldest) first, and how many tips match, counted up to
+    one past max(COUNT_CAP, offset + limit) (more than COUNT_CAP: "COUNT_CAP+")."""
     order = (
         (Tip.created_at, Tip.id) if wanted.oldest_first else (Tip.created_at.desc(), Tip.id.desc())
     )
     rows = await session.scalars(
         _filtered(select(Tip), wanted).order_by(*order).offset(offset).limit(limit)
     )
-    total = await session.scalar(_filtered(select(func.count(Tip.id)), wanted))
+    cap = max(COUNT_CAP, offset + limit) + 1
+    matching = _filtered(select(Tip.id), wanted).limit(cap).subquery()
+    total = await session.scalar(select(func.count()).select_from(matching))
     return list(rows), int(total or 0)
 
 
