@@ -120,21 +120,28 @@ def _take_photo(ctx: Context) -> bool:
     if ref is None:
         ctx.say(ctx.t("alert.photo_unusable"))
         return False
-    drop_photo(ctx.services.files, ctx.draft)
+    drop_photo_after_commit(ctx)
     ctx.update_draft(photo=ref)
     return True
 
 
 def drop_photo(files: FileStore, draft: dict[str, Any]) -> None:
-    """A draft's photo is deleted with the draft (or when another replaces it)."""
+    """A discarded draft's photo is deleted with it."""
     photo = draft.get("photo")
     if isinstance(photo, str):
         files.delete(photo)
 
 
+def drop_photo_after_commit(ctx: Context) -> None:
+    """The draft's photo goes once the event is saved (a rollback keeps the draft's file)."""
+    draft = dict(ctx.draft)
+    files = ctx.services.files
+    ctx.committed.append(lambda: drop_photo(files, draft))
+
+
 def remove_photo(ctx: Context) -> None:
     """The admin took the photo off the draft."""
-    drop_photo(ctx.services.files, ctx.draft)
+    drop_photo_after_commit(ctx)
     ctx.update_draft(photo=None)
     ctx.say(ctx.t("alert.photo_removed"))
 
@@ -203,7 +210,7 @@ async def handle(ctx: Context, action: str | None) -> None:
     if await ended_unless_admin(ctx):
         return
     if action == "alert:cancel":
-        drop_photo(ctx.services.files, ctx.draft)
+        drop_photo_after_commit(ctx)
         ctx.end_flow()
         ctx.say(ctx.t("alert.cancelled"))
         show_menu(ctx)

@@ -21,6 +21,7 @@ from handlers.alerts import (
     ask_text,
     drafted_reach,
     drop_photo,
+    drop_photo_after_commit,
     ended_unless_admin,
     photo_of,
     pick_area,
@@ -154,7 +155,7 @@ async def handle(ctx: Context, action: str | None) -> None:
     if await ended_unless_admin(ctx):
         return
     if action == "bul:cancel":
-        drop_photo(ctx.services.files, ctx.draft)
+        drop_photo_after_commit(ctx)
         ctx.end_flow()
         ctx.say(ctx.t("bulletin.cancelled"))
         show_menu(ctx)

@@ -32,22 +32,26 @@ REPLY_MIN, REPLY_MAX = 2, 2000
 TIMELINE_SHOWN = 12
 AGES = {"today": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=31)}
 # Filter words officers type after /queue, folded (no accents, lower case), in both languages.
-_STATUS_WORDS = {
-    "new": (cases.NEW,), "moi": (cases.NEW,),
-    "review": (cases.IN_REVIEW,), "inreview": (cases.IN_REVIEW,), "xemxet": (cases.IN_REVIEW,),
-    "actioned": (cases.ACTIONED,), "daxuly": (cases.ACTIONED,),
-    "closed": (cases.CLOSED,), "dong": (cases.CLOSED,), "dadong": (cases.CLOSED,),
-    "rejected": (cases.REJECTED,), "tuchoi": (cases.REJECTED,),
-    "open": cases.OPEN, "mo": cases.OPEN, "dangmo": cases.OPEN,
-    "all": cases.STATUSES, "tatca": cases.STATUSES,
+# Vietnamese ones are whole phrases: single syllables ("dong", "thang") are parts of place names.
+_FILTER_WORDS: dict[str, tuple[str, str]] = {
+    "new": ("status", cases.NEW), "moi": ("status", cases.NEW), "tin moi": ("status", cases.NEW),
+    "review": ("status", cases.IN_REVIEW), "in review": ("status", cases.IN_REVIEW),
+    "dang xem xet": ("status", cases.IN_REVIEW), "xem xet": ("status", cases.IN_REVIEW),
+    "actioned": ("status", cases.ACTIONED), "da xu ly": ("status", cases.ACTIONED),
+    "closed": ("status", cases.CLOSED), "da dong": ("status", cases.CLOSED),
+    "rejected": ("status", cases.REJECTED), "tu choi": ("status", cases.REJECTED),
+    "da tu choi": ("status", cases.REJECTED),
+    "open": ("status", "open"), "dang mo": ("status", "open"),
+    "all": ("status", "all"), "tat ca": ("status", "all"),
+    "mine": ("flag", "mine"), "cua toi": ("flag", "mine"),
+    "unclaimed": ("flag", "unclaimed"), "chua nhan": ("flag", "unclaimed"),
+    "chua ai nhan": ("flag", "unclaimed"),
+    "oldest": ("flag", "oldest"), "cu nhat": ("flag", "oldest"),
+    "today": ("age", "today"), "hom nay": ("age", "today"),
+    "week": ("age", "week"), "tuan nay": ("age", "week"), "7 ngay": ("age", "week"),
+    "month": ("age", "month"), "thang nay": ("age", "month"), "30 ngay": ("age", "month"),
 }  # fmt: skip
-_FLAG_WORDS = {
-    "mine": "mine", "cuatoi": "mine", "toi": "mine",
-    "unclaimed": "unclaimed", "chuanhan": "unclaimed",
-    "oldest": "oldest", "cunhat": "oldest", "cu": "oldest",
-    "today": "today", "homnay": "today", "week": "week", "tuan": "week",
-    "month": "month", "thang": "month",
-}  # fmt: skip
+PHRASE_WORDS = 4  # the longest filter phrase, in words
 STATUS_FILTERS = ("open", *cases.STATUSES, "all")
 
 
@@ -123,11 +127,13 @@ async def toggle_notify(ctx: Context, core: FlowControl) -> None:
 async def press(ctx: Context, action: str, core: FlowControl) -> None:
     """A workspace button, from a tip page, the queue or a notice (in a group too)."""
     access = await access_of(ctx)
+    if access is None and ctx.event.group:
+        ctx.refuse_press(ctx.t("button.stale"))  # the notice stays for the officers
+        return
     if access is None:
         ctx.notice(ctx.t("button.stale"))
-        if not ctx.event.group:
-            ctx.say(ctx.t("button.stale_long"))
-            await core.reprompt(ctx)
+        ctx.say(ctx.t("button.stale_long"))
+        await core.reprompt(ctx)
         return
     _, verb, code = [*action.split(":", 2), "", ""][:3]
     if ctx.event.group:
@@ -185,6 +191,10 @@ async def handle(ctx: Context, action: str | None) -> None:
         ctx.say(ctx.t("input.use_buttons"))
     elif not text or ctx.event.attachments or ctx.event.location or ctx.event.unsupported:
         ctx.say(ctx.t("case.wants_text"))
+    elif step == Step.QUEUE and ctx.draft.get("area_asked"):
+        ctx.update_draft(area_asked=None)
+        if not _area_words(ctx, access, text):
+            return
     elif step == Step.QUEUE:
         if not _apply_words(ctx, access, text):
             return
@@ -252,34 +262,31 @@ def _inside(ctx: Context, code: str) -> list[str]:
 
 
 def _apply_words(ctx: Context, access: Access, text: str) -> bool:
-    """Filters typed as words ('new drugs mine', an area's name); False when one is unknown
-    (said, and the queue shown again with what was understood)."""
+    """Filters typed as words ('new drugs mine', 'ma tuy cua toi', an area's name), the
+    longest phrase first; the words left over are an area. False when a choice was offered."""
     chosen: dict[str, Any] = dict(ctx.draft.get("filter") or {})
-    categories = {fold(key): key for key in ctx.limits.categories}
-    categories.update(
-        {
-            fold(notices.category_name(ctx, ctx.chat.language, key)): key
-            for key in ctx.limits.categories
-        }
-    )
-    leftover = []
-    for word in text.replace(",", " ").split():
-        folded = fold(word).replace(" ", "")
-        if folded in _STATUS_WORDS:
-            statuses = _STATUS_WORDS[folded]
-            chosen["status"] = (
-                statuses[0] if len(statuses) == 1 else "open" if statuses == cases.OPEN else "all"
-            )
-        elif folded in _FLAG_WORDS:
-            flag = _FLAG_WORDS[folded]
-            if flag in AGES:
-                chosen["age"] = flag
-            else:
-                chosen[flag] = True
-        elif folded in categories:
-            chosen["category"] = categories[folded]
+    known = dict(_FILTER_WORDS)
+    for key in ctx.limits.categories:
+        known[fold(key)] = ("category", key)
+        for language in ctx.services.translate.languages:
+            known[fold(notices.category_name(ctx, language, key))] = ("category", key)
+    typed = text.replace(",", " ").split()
+    words = [fold(word) for word in typed]
+    leftover: list[str] = []
+    at = 0
+    while at < len(words):
+        for size in range(min(PHRASE_WORDS, len(words) - at), 0, -1):
+            kind, value = known.get(" ".join(words[at : at + size]), ("", ""))
+            if kind:
+                if kind == "flag":
+                    chosen[value] = True
+                else:
+                    chosen[kind] = value
+                at += size
+                break
         else:
-            leftover.append(word)
+            leftover.append(typed[at])
+            at += 1
     ctx.update_draft(filter=chosen, page=0)
     if leftover:
         return _area_words(ctx, access, " ".join(leftover))
@@ -433,6 +440,7 @@ async def _change_filter(ctx: Context, what: str) -> None:
         ctx.ask(ctx.t("case.choose_category"), [*rows, [(ctx.t("case.fc_all"), "case:fc:*")]])
         return
     elif what == "area":
+        ctx.update_draft(area_asked=True)  # the next text is an area's name, not filter words
         back = [
             [(ctx.t("case.fr_all"), "case:fr:*")],
             [(ctx.t("case.back_to_queue"), "case:queue:")],
@@ -477,7 +485,7 @@ async def _open(ctx: Context, access: Access, code: str) -> None:
         return
     ctx.update_draft(tip=tip.code)
     ctx.go(NAME, Step.TIP)
-    await _record(ctx, access, "tip.viewed", tip)
+    await _record(ctx, access, "tip.viewed", tip, {"contact": bool(tip.contact_enc) or None})
     await _show_tip(ctx, access, tip)
 
 
@@ -496,8 +504,7 @@ async def _draft_tip(ctx: Context, access: Access) -> Tip | None:
 async def _show_tip(ctx: Context, access: Access, tip: Tip) -> None:
     """The tip: what, where, when, status, owner, timeline; its cleaned files; the actions."""
     owners = await _owner_labels(ctx, [tip.owner])
-    link = await cases.link_of(ctx.session, tip.id)
-    blocked = link is not None and await cases.is_blocked(ctx.session, link.owner_hash)
+    blocked = await cases.blocked_from(ctx.session, tip.code)
     place = tip.place_text or "—"
     if tip.latitude is not None and tip.longitude is not None:
         place = f"{place} (📍 {tip.latitude:.5f}, {tip.longitude:.5f})"
@@ -521,6 +528,9 @@ async def _show_tip(ctx: Context, access: Access, tip: Tip) -> None:
         description=tip.description,
         files=len(tip.attachments),
     )
+    contact = ctx.services.vault.decrypt(tip.contact_enc) if tip.contact_enc else None
+    if contact:
+        text += "\n" + ctx.t("case.contact_line", contact=contact)
     if tip.reward_at is not None:
         text += "\n" + ctx.t("case.reward_line", note=tip.reward_note or "")
     if blocked:
@@ -541,9 +551,9 @@ def _tip_buttons(
     """The actions on a tip, as its owner, another officer or an admin may take them."""
     code = tip.code
     rows: list[list[tuple[str, str]]] = []
-    if tip.owner is None:
+    if tip.owner is None and tip.status in cases.OPEN:
         rows.append([(ctx.t("case.claim"), f"case:claim:{code}")])
-    elif tip.owner == access.actor:
+    elif tip.owner is not None and (tip.owner == access.actor or access.is_admin):
         rows.append([(ctx.t("case.release"), f"case:release:{code}")])
     moves = [s for s in (cases.IN_REVIEW, cases.ACTIONED, cases.CLOSED) if s != tip.status]
     rows.append([(ctx.t(f"case.to_{s}"), f"case:status_{s}:{code}") for s in moves])
@@ -641,6 +651,7 @@ async def _act(ctx: Context, access: Access, verb: str, code: str) -> None:
     elif verb == "f":
         await _change_filter(ctx, code)
     elif verb in ("fs", "fc", "fa", "fr"):
+        ctx.update_draft(area_asked=None)
         await _choose(ctx, verb, code)
     elif verb == "queue":
         ctx.go(NAME, Step.QUEUE)
@@ -669,7 +680,7 @@ async def _on_tip(ctx: Context, access: Access, verb: str, tip: Tip) -> bool:
     if verb == "claim":
         await _claim(ctx, access, tip)
     elif verb == "release":
-        if await cases.release(ctx.session, tip.id, access.actor, ctx.now):
+        if await cases.release(ctx.session, tip.id, access.actor, ctx.now, anyones=access.is_admin):
             tip.owner = None
             await _record(ctx, access, "tip.released", tip)
             ctx.say(ctx.t("case.released", code=tip.code))
@@ -686,7 +697,8 @@ async def _on_tip(ctx: Context, access: Access, verb: str, tip: Tip) -> bool:
     elif verb == "spam" and _may_change(ctx, access, tip):
         await _set_status(ctx, access, tip, cases.REJECTED, reason="spam")
     elif verb == "priority" and _may_change(ctx, access, tip):
-        await _take_if_free(ctx, access, tip)
+        if not await _take_if_free(ctx, access, tip):
+            return True
         nxt = cases.PRIORITIES[(cases.PRIORITIES.index(tip.priority) + 1) % len(cases.PRIORITIES)]
         await cases.set_priority(ctx.session, tip, nxt, access.actor, ctx.now)
         await _record(ctx, access, "tip.priority", tip, {"to": nxt})
@@ -707,9 +719,13 @@ async def _claim(ctx: Context, access: Access, tip: Tip) -> None:
         else:
             ctx.say(ctx.t("case.claimed", code=tip.code))
         return
-    await ctx.session.refresh(tip, ["owner"])
+    await ctx.session.refresh(tip, ["owner", "status"])
     owners = await _owner_labels(ctx, [tip.owner])
-    message = ctx.t("case.owned_by", code=tip.code, owner=owners.get(tip.owner or "", "—"))
+    message = (
+        ctx.t("case.owned_by", code=tip.code, owner=owners.get(tip.owner, "—"))
+        if tip.owner
+        else ctx.t("case.not_open", code=tip.code, status=_status_name(ctx, tip.status))
+    )
     ctx.notice(message)
     ctx.say(message)
 
@@ -724,11 +740,17 @@ def _may_change(ctx: Context, access: Access, tip: Tip) -> bool:
     return False
 
 
-async def _take_if_free(ctx: Context, access: Access, tip: Tip) -> None:
-    """Acting on an unowned tip claims it (exactly one of two at once gets it)."""
-    if tip.owner is None and await cases.claim(ctx.session, tip.id, access.actor, ctx.now):
+async def _take_if_free(ctx: Context, access: Access, tip: Tip) -> bool:
+    """Acting on an unowned tip claims it; False (and said) when another officer got it first
+    (of two acting at once, exactly one goes on)."""
+    if tip.owner is not None or access.is_admin:
+        return tip.owner == access.actor or access.is_admin
+    if await cases.claim(ctx.session, tip.id, access.actor, ctx.now):
         tip.owner = access.actor
         await _record(ctx, access, "tip.claimed", tip)
+        return True
+    await _claim(ctx, access, tip)  # says who has it now
+    return False
 
 
 def _may_write(ctx: Context, access: Access, tip: Tip, verb: str) -> bool:
@@ -746,7 +768,8 @@ async def _set_status(
     duplicate_of: str | None = None,
 ) -> None:
     """Move the tip on, tell a tipster who asked for updates, and write it down."""
-    await _take_if_free(ctx, access, tip)
+    if not await _take_if_free(ctx, access, tip):
+        return
     await cases.set_status(
         ctx.session, tip, status, access.actor, ctx.now, reason=reason, duplicate_of=duplicate_of
     )
@@ -758,13 +781,14 @@ async def _set_status(
 async def _block(ctx: Context, access: Access, tip: Tip, block: bool) -> None:
     """Refuse (or accept again) the tips of whoever sent this one; nobody learns who it is."""
     link = await cases.link_of(ctx.session, tip.id)
-    if link is None:
+    if block and link is None:
         ctx.say(ctx.t("case.block_unknown"))
         return
-    if block:
+    if block and link is not None:
+        # Already blocked from another tip: the same answer, so nobody learns the two are linked.
         changed = await cases.block(ctx.session, link.owner_hash, tip.code, access.actor, ctx.now)
     else:
-        changed = await cases.unblock(ctx.session, link.owner_hash)
+        changed = await cases.unblock(ctx.session, tip.code)
     if changed:
         await cases.add_event(
             ctx.session, tip.id, "block" if block else "unblock", access.actor, now=ctx.now
@@ -814,7 +838,8 @@ async def _take_text(ctx: Context, access: Access, tip: Tip, text: str) -> bool:
     elif step == Step.REPLY:
         if not _may_change(ctx, access, tip):
             return False
-        await _take_if_free(ctx, access, tip)
+        if not await _take_if_free(ctx, access, tip):
+            return False
         unit = ctx.services.workspace.unit_name or ctx.t("case.unit_default")
         if not await notices.to_tipster(
             ctx, tip, "case.relayed", answer_button=True, unit=unit, text=text
@@ -828,7 +853,8 @@ async def _take_text(ctx: Context, access: Access, tip: Tip, text: str) -> bool:
     elif step == Step.REWARD:
         if not _may_change(ctx, access, tip):
             return False
-        await _take_if_free(ctx, access, tip)
+        if not await _take_if_free(ctx, access, tip):
+            return False
         await cases.approve_reward(ctx.session, tip, text, access.actor, ctx.now)
         await _record(ctx, access, "tip.reward", tip)
         ctx.say(ctx.t("case.rewarded", code=tip.code))

@@ -158,7 +158,6 @@ class Dispatcher:
                 chat.updated_at = ctx.now
                 await chats.save(session, chat)
             kept = ctx.kept_files
-            await self._read_after_commit(ctx)
         except Exception as exc:
             # The transaction rolled back, so nothing changed; the user still gets an answer.
             # Only the type and code locations are logged: messages may quote citizen text.
@@ -175,6 +174,11 @@ class Dispatcher:
                 callback()
             except Exception as exc:  # committed already: the user's answer stands
                 log.error("after-commit callback failed: %s", type(exc).__name__)
+        try:
+            await self._read_after_commit(ctx)
+        except Exception as exc:  # the event is committed; only the read is missing
+            log.error("a read after commit failed: %s", type(exc).__name__)
+            ctx.say(ctx.t("error.read_failed"))
         self._remember_language(key, chat.language)
         ctx.response.language = chat.language
         return ctx.response

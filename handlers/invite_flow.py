@@ -101,12 +101,15 @@ async def handle(ctx: Context, action: str | None) -> None:
     else:
         code = await area_picker.handle(ctx, action)
         chosen = [str(c) for c in ctx.draft.get("areas", [])]
-        if code is not None and code not in chosen and len(chosen) < MAX_AREAS:
-            ctx.update_draft(areas=[*chosen, code])
+        if code is not None:
             area_picker.reset(ctx)
-            ctx.say(ctx.t("staff.area_added", area=_label(ctx, code)))
-        elif code is not None:
-            area_picker.reset(ctx)
+            if code in chosen:
+                ctx.say(ctx.t("staff.area_already", area=_label(ctx, code)))
+            elif len(chosen) >= MAX_AREAS:
+                ctx.say(ctx.t("staff.areas_full", max=MAX_AREAS))
+            else:
+                ctx.update_draft(areas=[*chosen, code])
+                ctx.say(ctx.t("staff.area_added", area=_label(ctx, code)))
     await prompt(ctx)
 
 

@@ -33,6 +33,10 @@ async def begin(ctx: Context, action: str, core: FlowControl) -> None:
         verb, code = "answer", action.removeprefix("answer:")
     else:  # relay:add:CODE, offered by /mytips once the code and PIN matched
         verb, _, code = action.removeprefix("relay:").partition(":")
+    if await cases.is_blocked(ctx.session, ctx.owner_hash):
+        ctx.say(ctx.t("tip.blocked"))
+        await core.reprompt(ctx)
+        return
     tip = await _own_tip(ctx, normalize_code(code))
     if tip is None:
         ctx.notice(ctx.t("relay.gone"))
@@ -91,6 +95,10 @@ async def handle(ctx: Context, action: str | None) -> None:
     if not TEXT_MIN <= len(text) <= TEXT_MAX:
         ctx.say(ctx.t("relay.text_length", min=TEXT_MIN, max=TEXT_MAX, length=len(text)))
         await prompt(ctx)
+        return
+    if await cases.is_blocked(ctx.session, ctx.owner_hash):
+        ctx.end_flow()
+        show_menu(ctx, intro=ctx.t("tip.blocked"))
         return
     tip = await cases.tip_by_code(ctx.session, str(ctx.draft.get("tip", "")))
     if tip is None or tip.status not in cases.OPEN:

@@ -91,6 +91,9 @@ class ProcessLock:
         connection, self._connection = self._connection, None
         if connection is not None:
             try:
+                # Invalidated, not returned to the pool: the server session ends, and with it
+                # the lock, even when the unlock above failed.
+                await connection.invalidate()
                 await connection.close()
             except Exception as exc:  # already broken: the server frees the lock with it
                 log.warning("lock %s: close failed: %s", self.name, type(exc).__name__)

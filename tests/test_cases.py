@@ -397,3 +397,107 @@ async def test_every_staff_command_as_each_kind_of_user(core: Core) -> None:
         assert (f"Tin báo {code}" in user.all_text) is sees, user.address
         await user.text("/queue")
         assert (code in user.all_text) is sees, user.address
+
+
+async def test_a_block_shows_on_its_own_tip_only(core: Core) -> None:
+    tipster = visitor(core, "repeat-sender")
+    first = await complete_tip(tipster, "Bán ma túy ở hẻm 12 Lê Lợi")
+    second = await complete_tip(tipster, "Lại bán ma túy ở hẻm 14 Lê Lợi")
+    admin = await admin_chat(core)
+    await admin.text(f"/tip {first}")
+    await admin.press("Chặn người gửi")
+    blocked_answer = admin.texts[0]
+    await admin.text(f"/tip {second}")
+    assert "đã bị chặn" not in admin.all_text, "nothing ties the second tip to the first"
+    assert any("Chặn người gửi" in b.label for b in admin.buttons)
+    await admin.press("Chặn người gửi")
+    assert admin.texts[0] == blocked_answer.replace(first, second), "the same answer either way"
+    await admin.text(f"/tip {first}")
+    assert "đã bị chặn" in admin.all_text
+    await tipster.text("/mytips")
+    assert "không thể gửi tin báo nữa" not in tipster.all_text
+    await tipster.press("Tra cứu bằng mã")
+    await tipster.text(first)
+
+
+async def test_a_blocked_tipster_cannot_write_through_the_relay(core: Core) -> None:
+    tipster = visitor(core, "blocked-writer")
+    await reach_review(tipster)
+    await tipster.press("Gửi tin báo")
+    code = re.search(r"[2-9A-HJ-NP-Z]{3}-[2-9A-HJ-NP-Z]{4}", tipster.all_text)
+    pin = PIN_RE.search(tipster.all_text)
+    assert code and pin
+    admin = await admin_chat(core)
+    await admin.text(f"/tip {code.group(0)}")
+    await admin.press("Chặn người gửi")
+    await tipster.text("/mytips")
+    await tipster.press("Tra cứu bằng mã")
+    await tipster.text(code.group(0))
+    await tipster.text(pin.group(1))
+    await tipster.press("Bổ sung thông tin")
+    assert "không thể gửi tin báo nữa" in tipster.all_text
+    async with core.dispatcher.services.sessions() as session:
+        kinds = {e.kind for e in await session.scalars(select(TipEvent))}
+    assert "info" not in kinds
+
+
+async def test_a_role_that_ends_gives_its_tips_back(core: Core) -> None:
+    code = await tip_in(core, "resident", "Hoàn Kiếm")
+    lan = await officer_chat(core, "Lan", HOAN_KIEM)
+    await lan.text(f"/tip {code}")
+    await lan.press("Nhận xử lý")
+    await lan.text(
+        f"/join {await make_invite(core, role='officer', label='Lan', areas=(HOAN_KIEM,))}"
+    )
+    assert (await tip_row(core, code)).owner is None, "the new role starts with a fresh queue"
+    await lan.text(f"/tip {code}")
+    await lan.press("Nhận xử lý")
+    admin = await admin_chat(core)
+    await admin.text(f"/tip {code}")
+    await admin.press("Trả lại")
+    assert (await tip_row(core, code)).owner is None, "an admin releases anyone's tip"
+
+
+async def test_contact_details_the_tipster_left_are_shown_to_officers(core: Core) -> None:
+    tipster = visitor(core, "named")
+    await reach_review(tipster)
+    await tipster.press("Liên hệ")
+    await tipster.press("Để lại thông tin liên hệ")
+    await tipster.text("Gọi 0912 000 111 sau 8 giờ tối")
+    await tipster.press("Gửi tin báo")
+    code = re.search(r"[2-9A-HJ-NP-Z]{3}-[2-9A-HJ-NP-Z]{4}", tipster.all_text)
+    assert code
+    officer = await officer_chat(core, "Lan", HOAN_KIEM)
+    await officer.text(f"/tip {code.group(0)}")
+    assert "Gọi 0912 000 111 sau 8 giờ tối" in officer.all_text
+
+
+async def test_queue_words_in_vietnamese_and_places_that_look_like_them(core: Core) -> None:
+    await tip_in(core, "a", "Hoàn Kiếm")
+    officer = await officer_chat(core, "Lan")
+    await officer.text("/queue Đống Đa")
+    if "Khu vực nào?" in officer.all_text:  # several places share the name: it asks
+        await officer.press("Phường Đống Đa · Hà Nội")
+    shown = officer.all_text.split("Đang xem:")[1].split("\n")[0]
+    assert "Đống Đa" in shown and "đã đóng" not in shown
+    await officer.text("/queue tin mới ma túy của tôi")
+    shown = officer.all_text.split("Đang xem:")[1].split("\n")[0]
+    assert "mới" in shown and "Ma túy" in shown and "Của tôi" in shown
+    await officer.press("Bỏ bộ lọc")
+    await officer.press("📍 Khu vực")
+    await officer.text("Chiến Thắng")
+    assert "31 ngày qua" not in officer.all_text, "an area's name, not the month filter"
+    assert "Chiến Thắng" in officer.all_text
+
+
+async def test_a_non_staff_press_in_the_officers_group_leaves_the_notice(core: Core) -> None:
+    services = core.dispatcher.services
+    services.workspace = Workspace(officer_chats={"*": OFFICERS_GROUP})
+    await tip_in(core, "resident", "Hoàn Kiếm")
+    [notice] = await outbox_rows(core)
+    stranger = FlowChat(core.dispatcher, address=OFFICERS_GROUP.split(":")[1], channel="telegram")
+    response = await stranger._send(
+        button=button_token(notice, "Nhận xử lý"), group=True, actor="931000999"
+    )
+    assert response.keep_pressed and response.button_notice is not None
+    assert not response.replies

@@ -85,10 +85,11 @@ async def tip_by_code(session: AsyncSession, code: str) -> Tip | None:
 
 
 async def claim(session: AsyncSession, tip_id: int, actor: str, now: datetime) -> bool:
-    """Take an unowned tip; False when someone owns it already (one UPDATE decides)."""
+    """Take an unowned open tip; False when someone owns it already or it is closed (one
+    UPDATE decides)."""
     result = await session.execute(
         update(Tip)
-        .where(Tip.id == tip_id, Tip.owner.is_(None))
+        .where(Tip.id == tip_id, Tip.owner.is_(None), Tip.status.in_(OPEN))
         .values(owner=actor, updated_at=now)
         .returning(Tip.id)
     )
@@ -99,11 +100,15 @@ async def claim(session: AsyncSession, tip_id: int, actor: str, now: datetime) -
     return True
 
 
-async def release(session: AsyncSession, tip_id: int, actor: str, now: datetime) -> bool:
-    """Give a tip back to the queue; False when it was not this actor's."""
+async def release(
+    session: AsyncSession, tip_id: int, actor: str, now: datetime, *, anyones: bool = False
+) -> bool:
+    """Give a tip back to the queue; False when it was not this actor's (an admin may release
+    anyone's: `anyones`)."""
+    owned = Tip.owner.is_not(None) if anyones else Tip.owner == actor
     result = await session.execute(
         update(Tip)
-        .where(Tip.id == tip_id, Tip.owner == actor)
+        .where(Tip.id == tip_id, owned)
         .values(owner=None, updated_at=now)
         .returning(Tip.id)
     )
@@ -200,6 +205,25 @@ async def link_of(session: AsyncSession, tip_id: int) -> TipOwner | None:
     return await session.get(TipOwner, tip_id)
 
 
+async def release_all(session: AsyncSession, actor: str, now: datetime) -> int:
+    """A member's role ended or changed: their open tips go back to the queue."""
+    result = await session.execute(
+        update(Tip)
+        .where(Tip.owner == actor, Tip.status.in_(OPEN))
+        .values(owner=None, updated_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def blocked_from(session: AsyncSession, tip_code: str) -> bool:
+    """Whether a block was made from this tip (only that tip shows it: telling it on the
+    sender's other tips would tell officers which tips one person sent)."""
+    found = await session.scalar(
+        select(BlockedTipster.id).where(BlockedTipster.tip_code == tip_code)
+    )
+    return found is not None
+
+
 async def is_blocked(session: AsyncSession, owner_hash: str) -> bool:
     """Whether a tipster is blocked."""
     found = await session.scalar(
@@ -219,9 +243,9 @@ async def block(
     return True
 
 
-async def unblock(session: AsyncSession, owner_hash: str) -> bool:
-    """Lift a block; False when there was none."""
+async def unblock(session: AsyncSession, tip_code: str) -> bool:
+    """Lift the block made from a tip; False when there was none."""
     result = await session.execute(
-        delete(BlockedTipster).where(BlockedTipster.owner_hash == owner_hash)
+        delete(BlockedTipster).where(BlockedTipster.tip_code == tip_code)
     )
     return bool(getattr(result, "rowcount", 0))

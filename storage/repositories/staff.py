@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Invite, StaffMember
+from storage.repositories import cases
 
 ADMIN = "admin"
 OFFICER = "officer"
@@ -69,6 +70,7 @@ async def add_member(
     """Make a chat staff as its invite says; an existing role of that chat is replaced."""
     for current in await _active(session, address_hash):
         current.revoked_at = now
+        await cases.release_all(session, f"staff:{current.id}", now)
     member = StaffMember(
         address_hash=address_hash,
         address_enc=address_enc,
@@ -116,5 +118,6 @@ async def revoke(session: AsyncSession, member_id: int, now: datetime) -> StaffM
     if member is None or member.revoked_at is not None:
         return None
     member.revoked_at = now
+    await cases.release_all(session, f"staff:{member.id}", now)
     await session.flush()
     return member
