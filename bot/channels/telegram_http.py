@@ -31,7 +31,14 @@ def _seconds(value: Any, default: float | None) -> float | None:
 class AiohttpRequest(BaseRequest):
     """A BaseRequest over one aiohttp ClientSession with a bounded connection pool."""
 
-    __slots__ = ("_connections", "_pool_timeout", "_post_limits", "_read_timeout", "_session")
+    __slots__ = (
+        "_connections",
+        "_pool_timeout",
+        "_post_limits",
+        "_post_session",
+        "_read_timeout",
+        "_session",
+    )
 
     def __init__(
         self,
@@ -46,6 +53,9 @@ class AiohttpRequest(BaseRequest):
             read_timeout, DEFAULT_TIMEOUT, DEFAULT_TIMEOUT, pool_timeout
         )
         self._session: aiohttp.ClientSession | None = None
+        # The outbox's posts have a pool of their own: a 100,000-recipient run keeps all of its
+        # connections busy, and conversation replies must never wait behind it.
+        self._post_session: aiohttp.ClientSession | None = None
 
     @property
     def read_timeout(self) -> float | None:
@@ -53,21 +63,27 @@ class AiohttpRequest(BaseRequest):
         return self._read_timeout
 
     async def initialize(self) -> None:
-        """Open the session (inside the running loop)."""
+        """Open the sessions (inside the running loop)."""
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=self._connections, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                headers={"User-Agent": self.USER_AGENT},
-                # PTB checks and parses the body itself; no cookies to keep between calls.
-                cookie_jar=aiohttp.DummyCookieJar(),
-                raise_for_status=False,
-            )
+            self._session = self._new_session()
+        if self._post_session is None or self._post_session.closed:
+            self._post_session = self._new_session()
+
+    def _new_session(self) -> aiohttp.ClientSession:
+        connector = aiohttp.TCPConnector(limit=self._connections, ttl_dns_cache=300)
+        return aiohttp.ClientSession(
+            connector=connector,
+            headers={"User-Agent": self.USER_AGENT},
+            # PTB checks and parses the body itself; no cookies to keep between calls.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            raise_for_status=False,
+        )
 
     async def shutdown(self) -> None:
-        """Close the session and its connections."""
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
+        """Close the sessions and their connections."""
+        for session in (self._session, self._post_session):
+            if session is not None and not session.closed:
+                await session.close()
 
     async def do_request(  # noqa: PLR0917 - the signature PTB calls
         self,
@@ -92,7 +108,9 @@ class AiohttpRequest(BaseRequest):
 
     async def post_json(self, url: str | URL, body: bytes) -> tuple[int, bytes]:
         """POST a ready JSON body with the default timeouts: the outbox's way past PTB's objects."""
-        return await self._send("POST", url, body, _JSON, self._post_limits)
+        return await self._send(
+            "POST", url, body, _JSON, self._post_limits, session=self._post_session
+        )
 
     @staticmethod
     def _limits(
@@ -114,12 +132,16 @@ class AiohttpRequest(BaseRequest):
         body: Any,
         headers: dict[str, str] | None,
         limits: aiohttp.ClientTimeout,
+        *,
+        session: aiohttp.ClientSession | None = None,
     ) -> tuple[int, bytes]:
-        """One request; a timeout is TimedOut, any other transport failure NetworkError."""
-        if self._session is None or self._session.closed:
+        """One request (on PTB's session unless given another); a timeout is TimedOut, any
+        other transport failure NetworkError."""
+        session = session or self._session
+        if session is None or session.closed:
             raise RuntimeError("AiohttpRequest is not initialized")
         try:
-            async with self._session.request(
+            async with session.request(
                 method, url, data=body, headers=headers, timeout=limits
             ) as response:
                 return response.status, await response.read()
