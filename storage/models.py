@@ -119,7 +119,15 @@ class Tip(Base):
         Index("ix_tips_owner_status", "owner", "status"),
         Index("ix_tips_category_status_created", "category", "status", "created_at"),
         Index("ix_tips_owner_status_created", "owner", "status", "created_at"),
-        Index("ix_tips_created_figures", "created_at", "category", "status", "area_code"),
+        Index(
+            "ix_tips_created_figures",
+            "created_at",
+            "category",
+            "status",
+            "area_code",
+            "first_response_at",
+            "closed_at",
+        ),
     )
 
 

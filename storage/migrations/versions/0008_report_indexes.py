@@ -15,11 +15,18 @@ branch_labels = None
 depends_on = None
 
 # A category's or an owner's open tips without reading every row; a period's figures from the
-# index alone (time, category, status, area: what /stats groups by).
+# index alone (time, category, status, area, first response, closing: all /stats reads).
 INDEXES = {
     "ix_tips_category_status_created": ["category", "status", "created_at"],
     "ix_tips_owner_status_created": ["owner", "status", "created_at"],
-    "ix_tips_created_figures": ["created_at", "category", "status", "area_code"],
+    "ix_tips_created_figures": [
+        "created_at",
+        "category",
+        "status",
+        "area_code",
+        "first_response_at",
+        "closed_at",
+    ],
 }
 
 
