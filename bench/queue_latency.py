@@ -1,7 +1,7 @@
 """Query latency of the officer workspace over a large tips table: the queue's first page and a
 month's /stats, on SQLite (and PostgreSQL when available).
 
-    .venv/bin/python bench/queue.py [--tips 1000000] [--runs 200] [--postgres auto|URL|off]
+    .venv/bin/python bench/queue_latency.py [--tips 1000000] [--runs 200] [--postgres auto|URL|off]
 
 A fresh database is migrated by the project's own migrations (storage.migrate) and seeded with
 Core executemany in batches: tips spread over two years ending now, over the ~3,300 wards and
@@ -20,25 +20,19 @@ where it may CREATE DATABASE) or `--postgres URL` adds PostgreSQL, in a database
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import os
+import random
+import secrets
+import statistics
 import sys
-
-# This file is named like the standard library's `queue`, which asyncio imports: take its own
-# folder off the path before anything else is imported.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import random  # noqa: E402
-import secrets  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Awaitable, Callable  # noqa: E402
-from datetime import UTC, datetime, timedelta  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
