@@ -740,6 +740,11 @@ def _may_change(ctx: Context, access: Access, tip: Tip) -> bool:
     return False
 
 
+async def _acts_as_owner(ctx: Context, access: Access, tip: Tip) -> bool:
+    """Whether this officer may change the tip now, claiming it if nobody has (said if not)."""
+    return _may_change(ctx, access, tip) and await _take_if_free(ctx, access, tip)
+
+
 async def _take_if_free(ctx: Context, access: Access, tip: Tip) -> bool:
     """Acting on an unowned tip claims it; False (and said) when another officer got it first
     (of two acting at once, exactly one goes on)."""
@@ -836,9 +841,7 @@ async def _take_text(ctx: Context, access: Access, tip: Tip, text: str) -> bool:
         await _record(ctx, access, "tip.note", tip)
         ctx.say(ctx.t("case.noted", code=tip.code))
     elif step == Step.REPLY:
-        if not _may_change(ctx, access, tip):
-            return False
-        if not await _take_if_free(ctx, access, tip):
+        if not await _acts_as_owner(ctx, access, tip):
             return False
         unit = ctx.services.workspace.unit_name or ctx.t("case.unit_default")
         if not await notices.to_tipster(
@@ -851,9 +854,7 @@ async def _take_text(ctx: Context, access: Access, tip: Tip, text: str) -> bool:
         await _record(ctx, access, "tip.reply", tip)
         ctx.say(ctx.t("case.replied", code=tip.code))
     elif step == Step.REWARD:
-        if not _may_change(ctx, access, tip):
-            return False
-        if not await _take_if_free(ctx, access, tip):
+        if not await _acts_as_owner(ctx, access, tip):
             return False
         await cases.approve_reward(ctx.session, tip, text, access.actor, ctx.now)
         await _record(ctx, access, "tip.reward", tip)
