@@ -13,11 +13,12 @@ from PIL import Image
 from sqlalchemy import select
 
 from bot.app import Core
-from storage.models import Bulletin, utcnow
+from storage.models import Bulletin, Tip, TipAttachment, utcnow
 from storage.repositories import bulletins
 from tests.fake_telegram import CallRecord, FakeTelegramServer
 from tests.test_alerts_e2e import ALERT, STOP, alerts_received, bot, until
 from tests.test_basics import run_cli
+from tests.test_staff import make_invite
 from tests.test_subscriptions_e2e import ADMIN_ID, citizen, joined, subscribe
 from tests.test_telegram_e2e import server
 from tests.test_web_inbox import event, inbox, site, token_of
@@ -184,3 +185,43 @@ def test_command_line_bulletin_with_a_photo(tmp_path: Path) -> None:
             "--every", "daily", "--photo", str(bad),
         )  # fmt: skip
         assert refused.returncode == 2 and said in refused.stdout, refused.stdout
+
+
+async def test_a_tips_photo_goes_only_to_staff_of_its_area(site: tuple[Core, str]) -> None:
+    core, url = site
+    services = core.dispatcher.services
+    ref = services.files.save_image(gps_jpeg())
+    assert ref is not None
+    async with services.sessions() as session, session.begin():
+        tip = Tip(
+            code="K7Q-2M9X",
+            pin_hash="x",
+            channel="web",
+            category="drugs",
+            area_code="W00070",
+            description="Hai thanh niên bán ma túy ở hẻm",
+            occurred="now",
+            status="new",
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        session.add(tip)
+        await session.flush()
+        session.add(TipAttachment(tip_id=tip.id, kind="photo", file_ref=ref, size=1))
+    photo = f"{url}/api/photo/{ref.removeprefix('stored:')}"
+
+    async def status_for(areas: tuple[str, ...] | None) -> int:
+        """The answer to a visitor who is an officer of these areas (None: a citizen)."""
+        jar = aiohttp.CookieJar(unsafe=True)
+        async with aiohttp.ClientSession(cookie_jar=jar) as client:
+            await event(client, url, text="/start")
+            if areas is not None:
+                code = await make_invite(core, role="officer", label="Lan", areas=areas)
+                await event(client, url, text=f"/join {code}")
+            async with client.get(photo) as response:
+                return response.status
+
+    assert await status_for(("W00070",)) == 200, "an officer of the tip's ward"
+    assert await status_for(("P01",)) == 200, "an officer of its province"
+    assert await status_for(("W26743",)) == 404, "an officer of another ward"
+    assert await status_for(None) == 404, "a citizen"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import BodyPartReader, web
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.i18n import Catalog
 from handlers.dispatcher import Dispatcher
@@ -24,7 +25,8 @@ from handlers.types import (
     Response,
 )
 from storage.files import STORED_PREFIX
-from storage.repositories import bulletins, chats, inbox
+from storage.repositories import bulletins, cases, chats, inbox
+from storage.repositories import staff as staff_repo
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +139,9 @@ class WebChannel:
         return web.json_response({"ok": True})
 
     async def get_photo(self, request: web.Request) -> web.StreamResponse:
-        """A stored photo an alert or bulletin goes out with, or one in the visitor's own
-        draft (an admin's preview); any other stored file is not found."""
+        """A stored photo an alert or bulletin goes out with, one in the visitor's own draft
+        (an admin's preview), or a tip's cleaned photo to staff whose areas hold the tip; any
+        other stored file, and any file to anyone else, is not found."""
         services = self.dispatcher.services
         ref = STORED_PREFIX + request.match_info["name"]
         path = services.files.path(ref)
@@ -149,12 +152,31 @@ class WebChannel:
             owner = self._inbox_owner(request)
             if not shown and owner is not None:
                 shown = (await chats.draft_of(session, owner)).get("photo") == ref
+            if not shown and owner is not None:
+                shown = await self._staff_may_see(session, owner, ref)
         if not shown:
             raise web.HTTPNotFound()
         response = web.FileResponse(path)
         response.headers["Cache-Control"] = "private, max-age=3600"
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
+
+    async def _staff_may_see(self, session: AsyncSession, owner: str, ref: str) -> bool:
+        """Whether a tip's file may go to this visitor: staff now, the tip in their areas."""
+        is_tip_file, area = await cases.area_of_file(session, ref)
+        member = await staff_repo.member_for(session, owner) if is_tip_file else None
+        if member is None:
+            return False
+        if member.role == staff_repo.ADMIN or not member.areas:
+            return True
+        catalog = self.dispatcher.services.areas
+        inside, stack = set(), list(member.areas)
+        while stack:
+            code = stack.pop()
+            if code not in inside:
+                inside.add(code)
+                stack.extend(child.code for child in catalog.children(code))
+        return area in inside
 
     def _inbox_flooded(self, address_hash: str) -> web.Response | None:
         """A 429 with Retry-After once a visitor asks too often; None while within the limit."""

@@ -15,7 +15,7 @@ from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from storage.models import BlockedTipster, Tip, TipEvent, TipOwner
+from storage.models import BlockedTipster, Tip, TipAttachment, TipEvent, TipOwner
 
 NEW, IN_REVIEW, ACTIONED, CLOSED, REJECTED = "new", "in_review", "actioned", "closed", "rejected"
 STATUSES = (NEW, IN_REVIEW, ACTIONED, CLOSED, REJECTED)
@@ -249,3 +249,16 @@ async def unblock(session: AsyncSession, tip_code: str) -> bool:
         delete(BlockedTipster).where(BlockedTipster.tip_code == tip_code)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+async def area_of_file(session: AsyncSession, file_ref: str) -> tuple[bool, str | None]:
+    """Whether a stored file belongs to a tip, and that tip's area."""
+    row = (
+        await session.execute(
+            select(Tip.area_code)
+            .join(TipAttachment, TipAttachment.tip_id == Tip.id)
+            .where(TipAttachment.file_ref == file_ref)
+            .limit(1)
+        )
+    ).first()
+    return (row is not None, row[0] if row is not None else None)
