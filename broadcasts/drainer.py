@@ -541,8 +541,9 @@ class Drainer:
         with contextlib.suppress(Exception):  # the writer retries; the report can wait
             await self._recorder.flush()
             self._report()
+        idle = await self._idle_time()  # first: a cancel here leaves no wait() unawaited
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), await self._idle_time())
+            await asyncio.wait_for(self._wakeup.wait(), idle)
         self._wakeup.clear()
 
     async def _idle_time(self) -> float:
