@@ -475,16 +475,27 @@ async def _choose(ctx: Context, kind: str, value: str) -> None:
 # --- a tip's page ----------------------------------------------------------------------------
 
 
-async def _open(ctx: Context, access: Access, code: str) -> None:
-    """A tip's page, if it is in the officer's areas (else: as if there were no such tip)."""
+async def _opened(ctx: Context, access: Access, code: str) -> Tip | None:
+    """The tip, now the open one, if it is in the officer's areas; else the queue again, as if
+    there were no such tip."""
     tip = await _visible(ctx, access, code)
     if tip is None:
+        if ctx.event.button is not None:
+            ctx.notice(ctx.t("case.not_found", code=code[:16]))
         ctx.say(ctx.t("case.not_found", code=code[:16]))
         ctx.go(NAME, Step.QUEUE)
         await prompt(ctx)
-        return
+        return None
     ctx.update_draft(tip=tip.code)
     ctx.go(NAME, Step.TIP)
+    return tip
+
+
+async def _open(ctx: Context, access: Access, code: str) -> None:
+    """A tip's page, if it is in the officer's areas."""
+    tip = await _opened(ctx, access, code)
+    if tip is None:
+        return
     await _record(ctx, access, "tip.viewed", tip, {"contact": bool(tip.contact_enc) or None})
     await _show_tip(ctx, access, tip)
 
@@ -662,16 +673,8 @@ async def _act(ctx: Context, access: Access, verb: str, code: str) -> None:
     elif verb in ("open", "view"):
         await _open(ctx, access, code)
     else:
-        tip = await _visible(ctx, access, code)
-        if tip is None:
-            ctx.notice(ctx.t("case.not_found", code=code[:16]))
-            ctx.say(ctx.t("case.not_found", code=code[:16]))
-            ctx.go(NAME, Step.QUEUE)
-            await prompt(ctx)
-            return
-        ctx.update_draft(tip=tip.code)
-        ctx.go(NAME, Step.TIP)
-        if await _on_tip(ctx, access, verb, tip):
+        tip = await _opened(ctx, access, code)
+        if tip is not None and await _on_tip(ctx, access, verb, tip):
             await _show_tip(ctx, access, tip)
 
 
